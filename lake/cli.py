@@ -1,0 +1,118 @@
+"""The `lake` command: the embedded stack, bootstrap, doctor, and the entry points of the other packages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from lake.settings import LakeSettings, SettingsError, load_settings
+
+
+def _stack(settings: LakeSettings):  # type: ignore[no-untyped-def]  # lazy: psycopg2 only when needed
+    from lake.stack import Stack
+
+    return Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
+
+
+def cmd_stack_up(settings: LakeSettings, args: argparse.Namespace) -> int:
+    for line in _stack(settings).up(catalog_kind=args.catalog):
+        print(line)
+    return 0
+
+
+def cmd_stack_down(settings: LakeSettings, _: argparse.Namespace) -> int:
+    for line in _stack(settings).down():
+        print(line)
+    return 0
+
+
+def cmd_stack_status(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake.stack import ProcessState
+
+    statuses = _stack(settings).status()
+    for status in statuses:
+        print(status.line())
+    died = [s.name for s in statuses if s.state is ProcessState.DIED]
+    if died:
+        print(f"died: {', '.join(died)} — see {settings.home / 'stack'}/<name>.log; `lake stack up` restarts them")
+    return 0 if all(s.state is ProcessState.RUNNING for s in statuses) else 1
+
+
+def cmd_bootstrap(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake.bootstrap import bootstrap
+
+    for line in bootstrap(settings):
+        print(line)
+    return 0
+
+
+def cmd_doctor(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake.doctor import run_checks
+
+    checks = run_checks(settings)
+    for check in checks:
+        print(check.line())
+    failed = [c.component for c in checks if c.required and not c.ok]
+    if failed:
+        print(f"\n{len(failed)} required component(s) down: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake.catalog_config import redact
+
+    flat = {
+        f"LAKE_{section.upper()}__{key.upper()}": str(value)
+        for section, values in settings.model_dump(exclude={"home"}).items()
+        for key, value in values.items()
+    }
+    for key, value in sorted(redact({"LAKE_HOME": str(settings.home), **flat}).items()):
+        print(f"{key}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="the embedded PostgreSQL + Redis + SeaweedFS stack")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    up = stack_commands.add_parser("up", help="start what is not running and write $LAKE_HOME/lake.env")
+    up.add_argument("--catalog", choices=("sql", "rest"), default="sql", help="catalog the settings point at")
+    up.set_defaults(handler=cmd_stack_up)
+    stack_commands.add_parser("down", help="stop what `up` started, by PID").set_defaults(handler=cmd_stack_down)
+    stack_commands.add_parser("status", help="one line per component").set_defaults(handler=cmd_stack_status)
+
+    commands.add_parser("bootstrap", help="create the raw bucket and Iceberg namespaces").set_defaults(
+        handler=cmd_bootstrap
+    )
+    commands.add_parser("doctor", help="check every component, with remedies").set_defaults(handler=cmd_doctor)
+    commands.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
+        handler=cmd_settings
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[LakeSettings, argparse.Namespace], int] = args.handler
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"lake: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return handler(settings, args)
+    except Exception as exc:
+        from lake.stack import StackError
+
+        if isinstance(exc, StackError | SettingsError):
+            print(f"lake: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

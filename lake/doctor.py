@@ -1,0 +1,207 @@
+"""`lake doctor`: one line per component, a remedy for each failure, non-zero when a required one is down.
+
+Required: what every pipeline needs (queue, object storage, catalog, Java and the Spark jars, matching
+Pythons). Optional: the Dagster webserver and the Airflow API, which `lake stack up` does not start.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from lake.catalog_config import redact, spark_jars
+from lake.settings import LakeSettings
+from lake.spark_jars import read_route
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str
+    ok: bool
+    detail: str
+    remedy: str = ""
+    required: bool = True
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else ("FAIL" if self.required else "warn")
+        text = f"[{mark}] {self.component:<18} {self.detail}"
+        return text if self.ok else f"{text}\n       -> {self.remedy}"
+
+
+class CheckFailedError(Exception):
+    def __init__(self, detail: str, remedy: str) -> None:
+        super().__init__(detail)
+        self.detail, self.remedy = detail, remedy
+
+
+STACK_REMEDY = "start the embedded stack with `lake stack up` (or check {var})"
+
+
+def check_redis(settings: LakeSettings) -> str:
+    import redis
+
+    client = redis.Redis.from_url(settings.queue.url, socket_connect_timeout=2, socket_timeout=2)
+    started = time.monotonic()
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise CheckFailedError(
+            f"{_safe_url(settings.queue.url)}: {exc}", STACK_REMEDY.format(var="LAKE_QUEUE__URL")
+        ) from None
+    return f"{_safe_url(settings.queue.url)} PONG in {1000 * (time.monotonic() - started):.0f} ms"
+
+
+def check_s3(settings: LakeSettings) -> str:
+    import botocore.exceptions
+
+    from lake.storage import s3_client
+
+    s3 = settings.s3
+    client = s3_client(settings, connect_timeout=2, retries=1)
+    where = s3.endpoint or "AWS S3"
+    try:
+        client.head_bucket(Bucket=s3.raw_bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "?")
+        if code in ("404", "NoSuchBucket"):
+            raise CheckFailedError(f"{where}: bucket {s3.raw_bucket!r} missing", "run `lake bootstrap`") from None
+        raise CheckFailedError(
+            f"{where}: {code}", "check LAKE_S3__ACCESS_KEY_ID / LAKE_S3__SECRET_ACCESS_KEY"
+        ) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise CheckFailedError(f"{where}: {exc}", STACK_REMEDY.format(var="LAKE_S3__ENDPOINT")) from None
+    return f"{where} bucket {s3.raw_bucket!r} reachable"
+
+
+def check_catalog(settings: LakeSettings) -> str:
+    from lake.catalog import open_catalog
+    from lake.catalog_config import pyiceberg_properties
+
+    where = f"{settings.catalog.kind} {redact(pyiceberg_properties(settings))['uri']}"
+    try:
+        namespaces = sorted(ns[0] for ns in open_catalog(settings).list_namespaces())
+    except Exception as exc:
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise CheckFailedError(
+            f"{where}: {message}", STACK_REMEDY.format(var="LAKE_CATALOG__URI / LAKE_CATALOG__CREDENTIAL")
+        ) from None
+    return f"{where} namespaces: {', '.join(namespaces) or '(none: run `lake bootstrap`)'}"
+
+
+def check_nessie(settings: LakeSettings) -> str:
+    url = settings.catalog.nessie_health_url
+    assert url is not None
+    try:
+        response = requests.get(url, timeout=3)
+        status = response.json().get("status", "?")
+    except (requests.RequestException, ValueError) as exc:
+        raise CheckFailedError(f"{url}: {exc}", "start Nessie (docker compose --profile catalog up)") from None
+    if status != "UP":
+        raise CheckFailedError(f"{url}: status {status}", "read Nessie's log: `docker compose logs nessie`")
+    return f"{url} UP"
+
+
+def check_java(_: LakeSettings) -> str:
+    try:
+        result = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CheckFailedError(f"java: {exc}", "install a JDK 17 (Debian openjdk-17-jre-headless)") from None
+    match = re.search(r'version "(\d+)', result.stderr)
+    if not match or int(match.group(1)) < 17:
+        raise CheckFailedError(
+            f"java: {result.stderr.splitlines()[0] if result.stderr else 'no version'}",
+            "Spark 3.5 here needs Java 17",
+        )
+    return result.stderr.splitlines()[0]
+
+
+def check_spark_jars(settings: LakeSettings) -> str:
+    jars_dir = settings.spark.jars_dir
+    route = read_route(jars_dir)
+    names = [jar.name for jar in spark_jars(jars_dir)]
+    remedy = f"provision them: `python -m lake.spark_jars --dest {jars_dir}` (scripts/install.sh does)"
+    if route is None or not any(name.startswith("iceberg-spark-runtime-3.5") for name in names):
+        raise CheckFailedError(f"no Iceberg runtime in {jars_dir}", remedy)
+    if settings.catalog.kind == "sql" and "postgresql.jar" not in names:
+        raise CheckFailedError(f"no PostgreSQL JDBC driver in {jars_dir}", remedy)
+    return f"{jars_dir} ({route['route']}, {len(names)} jars)"
+
+
+def check_python_versions(settings: LakeSettings) -> str:
+    driver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    worker_python = settings.spark.python
+    try:
+        result = subprocess.run(
+            [str(worker_python), "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        worker = result.stdout.strip()
+    except OSError as exc:
+        raise CheckFailedError(
+            f"worker Python {worker_python}: {exc}", "set LAKE_SPARK__PYTHON to a Python 3.12"
+        ) from None
+    if worker != driver:
+        raise CheckFailedError(
+            f"driver {driver} vs worker {worker or '?'} ({worker_python})",
+            "set LAKE_SPARK__PYTHON to a Python with the driver's minor version (else PYTHON_VERSION_MISMATCH)",
+        )
+    return f"driver {driver} = worker {worker} ({worker_python})"
+
+
+def check_dagster(settings: LakeSettings) -> str:
+    url = f"{settings.dagster.url}/server_info"
+    try:
+        version = requests.get(url, timeout=3).json().get("dagster_version", "?")
+    except (requests.RequestException, ValueError) as exc:
+        raise CheckFailedError(
+            f"{settings.dagster.url}: {type(exc).__name__}", "start it: `dagster dev -w workspace.yaml`"
+        ) from None
+    return f"{settings.dagster.url} dagster {version}"
+
+
+def check_airflow(settings: LakeSettings) -> str:
+    url = f"{settings.airflow.url}/api/v2/monitor/health"
+    try:
+        body = requests.get(url, timeout=3).json()
+    except (requests.RequestException, ValueError) as exc:
+        raise CheckFailedError(
+            f"{settings.airflow.url}: {type(exc).__name__}", "start it: `airflow standalone` (see README)"
+        ) from None
+    return f"{settings.airflow.url} scheduler {body.get('scheduler', {}).get('status', '?')}"
+
+
+def run_checks(settings: LakeSettings) -> list[Check]:
+    plan: list[tuple[str, Callable[[LakeSettings], str], bool]] = [
+        ("Redis (job queue)", check_redis, True),
+        ("S3 (raw bucket)", check_s3, True),
+        ("Iceberg catalog", check_catalog, True),
+    ]
+    if settings.catalog.nessie_health_url:
+        plan.append(("Nessie", check_nessie, True))
+    plan += [
+        ("Java", check_java, True),
+        ("Spark jars", check_spark_jars, True),
+        ("PySpark Python", check_python_versions, True),
+        ("Dagster webserver", check_dagster, False),
+        ("Airflow API", check_airflow, False),
+    ]
+    checks = []
+    for name, check, required in plan:
+        try:
+            checks.append(Check(name, True, check(settings), required=required))
+        except CheckFailedError as failure:
+            checks.append(Check(name, False, failure.detail, failure.remedy, required))
+    return checks
+
+
+def _safe_url(url: str) -> str:
+    return redact({"url": url})["url"]

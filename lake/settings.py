@@ -1,0 +1,306 @@
+"""The one settings model every component reads.
+
+Every value comes from a `LAKE_*` environment variable (nested sections use `__`, so the catalog's URI
+is `LAKE_CATALOG__URI`) or from an env file: `$LAKE_ENV_FILE`, else `$LAKE_HOME/lake.env`, which
+`lake stack up` writes for the embedded stack. Real environment variables win over the file.
+
+Defaults describe the embedded stack at its default ports; secrets have no default. Production points
+the same variables at Nessie, RustFS and the Spark cluster (see docker/ and the README).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LAKE_"
+NESTED_DELIMITER = "__"
+
+# Where `scripts/install.sh` provisions the Spark jars: beside the package in an editable install.
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JARS_DIR = _REPO_ROOT / "spark-jars"
+DEFAULT_PORT_BASE = 54300
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names each variable and the form it expects."""
+
+
+class _Section(BaseModel):
+    # A misspelt variable (LAKE_CATALOG__URL) is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StackSettings(_Section):
+    """The embedded stack `lake stack up` runs: where its ports start."""
+
+    port_base: int = Field(DEFAULT_PORT_BASE, ge=1024, le=55400)
+
+    def port(self, offset: int) -> int:
+        return self.port_base + offset
+
+
+class S3Settings(_Section):
+    """S3-compatible object storage: SeaweedFS here, RustFS in production."""
+
+    endpoint: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + 33}"
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    path_style: bool = True
+    raw_bucket: str = "raw"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None  # empty means AWS's own endpoint
+        _require_http_url(value)
+        return value.rstrip("/")
+
+    @field_validator("raw_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("expected an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
+        return value
+
+
+class CatalogSettings(_Section):
+    """The Iceberg catalog, seen identically by pyiceberg and Spark.
+
+    kind=rest: an Iceberg REST catalog (Nessie's `/iceberg` endpoint in production, SeaweedFS's here).
+    kind=sql: a PostgreSQL database shared by pyiceberg's SqlCatalog and Iceberg's JdbcCatalog in Spark.
+    """
+
+    kind: Literal["rest", "sql"] = "sql"
+    # pyiceberg's SqlCatalog and Spark's JdbcCatalog share tables only under the same catalog name.
+    name: str = "lake"
+    uri: str = f"postgresql://127.0.0.1:{DEFAULT_PORT_BASE + 32}/lake_catalog"
+    warehouse: str = (_REPO_ROOT / ".lake" / "warehouse").as_uri()
+    # rest: OAuth2 client credentials "id:secret" (optional). sql: the database login "user:password".
+    credential: SecretStr | None = None
+    # Nessie branch to read and write (rest only); empty means the server's default branch.
+    branch: str | None = None
+    # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
+    nessie_health_url: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _catalog_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError("expected a lowercase identifier such as 'lake'")
+        return value
+
+    @field_validator("nessie_health_url")
+    @classmethod
+    def _health_url(cls, value: str | None) -> str | None:
+        if value:
+            _require_http_url(value)
+        return value or None
+
+    @field_validator("warehouse")
+    @classmethod
+    def _warehouse_is_uri(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("s3", "s3a", "file") and not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError("expected s3://bucket/prefix, file:///absolute/path, or a REST warehouse name")
+        return value
+
+    @model_validator(mode="after")
+    def _uri_matches_kind(self) -> CatalogSettings:
+        scheme = urlsplit(self.uri).scheme
+        if self.kind == "rest" and scheme not in ("http", "https"):
+            raise ValueError(f"uri: kind=rest expects an http(s):// URI, got {self.uri!r}")
+        if self.kind == "sql":
+            if scheme not in ("postgresql", "postgres"):
+                raise ValueError(f"uri: kind=sql expects postgresql://host:port/database, got {self.uri!r}")
+            if self.branch:
+                raise ValueError("branch: only a rest (Nessie) catalog has branches; unset it for kind=sql")
+        if self.credential is not None and ":" not in self.credential.get_secret_value():
+            raise ValueError("credential: expected 'id:secret' (rest) or 'user:password' (sql)")
+        return self
+
+    def credential_pair(self) -> tuple[str, str] | None:
+        if self.credential is None:
+            return None
+        first, _, second = self.credential.get_secret_value().partition(":")
+        return first, second
+
+
+class QueueSettings(_Section):
+    """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
+
+    url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + 79}/0"
+    prefix: str = "scrapworker"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("expected redis://host:port/db")
+        return value
+
+
+class SparkSettings(_Section):
+    master: str = "local[*]"
+    jars_dir: Path = DEFAULT_JARS_DIR
+    # The Python the executors run; it must match the driver's minor version (PYTHON_VERSION_MISMATCH).
+    python: Path = Path(sys.executable)
+    driver_memory: str = "2g"
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        if not re.fullmatch(r"local(\[(\*|\d+)\])?|spark://[^/\s]+:\d+", value):
+            raise ValueError("expected local[*], local[N] or spark://host:port")
+        return value
+
+    @field_validator("driver_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgt]", value.lower()):
+            raise ValueError("expected a JVM memory size such as 2g or 512m")
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        return self.master.startswith("local")
+
+
+class ServiceUrl(_Section):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        _require_http_url(value)
+        return value.rstrip("/")
+
+
+class DagsterSettings(ServiceUrl):
+    url: str = "http://127.0.0.1:3000"
+
+
+class AirflowSettings(ServiceUrl):
+    url: str = "http://127.0.0.1:8080"
+
+
+class PartitionSettings(_Section):
+    """The slot cadence: time-window partitions keyed `YYYY-MM-DD-HH:MM` (UTC, window start)."""
+
+    cadence_minutes: int = 15
+    # Dagster advises at most ~100k partitions per asset: at one-minute cadence that is 69 days.
+    start: datetime = datetime(2026, 11, 1, tzinfo=UTC)
+
+    @field_validator("cadence_minutes")
+    @classmethod
+    def _cadence(cls, value: int) -> int:
+        # A cron schedule can express it only when it tiles the hour or the day exactly.
+        if not (1 <= value <= 60 and 60 % value == 0) and not (value % 60 == 0 and 1440 % value == 0):
+            raise ValueError("expected minutes that divide an hour (1, 5, 15, 30, ...) or a day (60, 120, ...)")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_utc_minute(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if value.second or value.microsecond:
+            raise ValueError("expected a whole minute, e.g. 2026-11-01T00:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _start_on_cadence(self) -> PartitionSettings:
+        minutes = self.start.hour * 60 + self.start.minute
+        if minutes % self.cadence_minutes:
+            raise ValueError(f"start: {self.start:%H:%M} is not on the {self.cadence_minutes}-minute cadence")
+        return self
+
+
+class LakeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = _REPO_ROOT / ".lake"
+    stack: StackSettings = StackSettings()
+    s3: S3Settings = S3Settings()
+    catalog: CatalogSettings = CatalogSettings()
+    queue: QueueSettings = QueueSettings()
+    spark: SparkSettings = SparkSettings()
+    dagster: DagsterSettings = DagsterSettings()
+    airflow: AirflowSettings = AirflowSettings()
+    partitions: PartitionSettings = PartitionSettings()
+
+
+def _require_http_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s)://host[:port] URL")
+
+
+def default_env_file(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if env.get("LAKE_ENV_FILE"):
+        return Path(env["LAKE_ENV_FILE"])
+    home = Path(env["LAKE_HOME"]) if env.get("LAKE_HOME") else LakeSettings.model_fields["home"].default
+    return Path(home) / "lake.env"
+
+
+def env_var_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + NESTED_DELIMITER.join(str(part) for part in loc).upper()
+
+
+def load_settings(env_file: Path | None = None, **overrides: Any) -> LakeSettings:
+    """Read the settings, or raise SettingsError naming each bad variable and the form it expects."""
+    path = env_file if env_file is not None else default_env_file()
+    try:
+        return LakeSettings(_env_file=path if path.is_file() else None, **overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, path)) from None
+
+
+def describe_validation_error(exc: ValidationError, env_file: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field, _, rest = message.partition(": ")
+        # Model-level validators name the field at the start of their message ("uri: ...").
+        if rest and re.fullmatch(r"[a-z_]+", field):
+            loc, message = (*loc, field), rest
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (misspelt?)"
+        elif error["type"] == "literal_error":
+            message = f"expected one of {error['ctx']['expected']}"
+        shown = error.get("input")
+        got = "" if isinstance(shown, dict) or _looks_secret(loc) else f" (got {shown!r})"
+        lines.append(f"  {env_var_name(loc)}: {message}{got}")
+    source = f" (environment and {env_file})" if env_file and env_file.is_file() else " (environment)"
+    return "invalid settings" + source + ":\n" + "\n".join(lines)
+
+
+def _looks_secret(loc: tuple[int | str, ...]) -> bool:
+    return any(word in str(part) for part in loc for word in ("secret", "credential", "password"))

@@ -1,0 +1,6 @@
+"""The embedded stack: project-private PostgreSQL, Redis and SeaweedFS, started and stopped by PID."""
+
+from lake.stack.process import ProcessState, StackError
+from lake.stack.stack import Stack
+
+__all__ = ["ProcessState", "Stack", "StackError"]

@@ -1,0 +1,84 @@
+"""Session fixtures: ONE real embedded stack (PostgreSQL, Redis, SeaweedFS) for the whole test run.
+
+It is started on a free port range in a private LAKE_HOME, bootstrapped, and stopped by PID at the end.
+Tests that need their own stack lifecycle (tests/lake/test_stack.py) start a second one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lake.bootstrap import bootstrap
+from lake.settings import LakeSettings, load_settings
+from lake.stack import Stack
+from tests.support import free_port_base, make_lake_home
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The developer's own LAKE_* variables must not leak into what the tests configure.
+    for key in [key for key in os.environ if key.startswith("LAKE_")]:
+        del os.environ[key]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    home = make_lake_home("lake-test-")
+    running = Stack(home, free_port_base())
+    try:
+        running.up()
+        yield running
+    finally:
+        running.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def settings_for(stack: Stack, kind: str) -> LakeSettings:
+    env_file = stack.write_env_file(stack.layout.home / f"{kind}.env", kind)  # type: ignore[arg-type]
+    return load_settings(env_file=env_file)
+
+
+@pytest.fixture(scope="session")
+def sql_settings(stack: Stack) -> LakeSettings:
+    """Settings for the PostgreSQL (sql) catalog with a file:// warehouse, bootstrapped."""
+    settings = settings_for(stack, "sql")
+    bootstrap(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def rest_settings(stack: Stack) -> LakeSettings:
+    """Settings for SeaweedFS's Iceberg REST catalog with an s3:// warehouse, bootstrapped."""
+    settings = settings_for(stack, "rest")
+    bootstrap(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def spark(sql_settings: LakeSettings) -> Iterator[object]:
+    """A local SparkSession configured exactly as jobs are: from `spark_conf(settings)`."""
+    from pyspark.sql import SparkSession
+
+    from lake.catalog_config import spark_conf
+
+    builder = SparkSession.builder.appName("lake-tests")
+    for key, value in spark_conf(sql_settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A table name unique to the test, valid for Iceberg (lowercase, no leading/trailing '_')."""
+    return "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower()).strip("_")[:48]
+
+
+def pytest_report_header() -> list[str]:
+    return [f"lake tests: services start on free loopback ports; state under /tmp/lake-test-* ({Path.cwd()})"]

@@ -1,0 +1,49 @@
+"""Helpers the test fixtures share: free ports, a private LAKE_HOME, and running the `lake` command."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from lake.stack.components import StackLayout
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAKE = str(Path(sys.executable).parent / "lake")
+
+
+def free_port_base(start: int = 40000, stop: int = 55000, step: int = 200) -> int:
+    """A port base whose every stack port is free now, so tests never collide with a running stack."""
+    for base in range(start, stop, step):
+        if all(_port_free(port) for port in StackLayout(Path("/"), base).all_ports().values()):
+            return base
+    raise RuntimeError(f"no free port range between {start} and {stop}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def make_lake_home(prefix: str) -> Path:
+    """A fresh directory under /tmp that PostgreSQL's own user can reach (pytest's tmp dirs are 0700)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o755)
+    return home
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """The process environment without any LAKE_* variable of the developer's shell, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LAKE_")}
+    return env | extra
+
+
+def run_lake(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LAKE, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
