@@ -29,6 +29,11 @@ def rest_catalog_uri(settings: LakeSettings) -> str:
     return f"{uri}/{settings.catalog.branch}" if settings.catalog.branch else uri
 
 
+def oauth2_server_uri(settings: LakeSettings) -> str:
+    # Explicit, because pyiceberg's implicit fallback is deprecated (and drops a '/' from the URL).
+    return settings.catalog.oauth2_server_uri or f"{settings.catalog.uri.rstrip('/')}/v1/oauth/tokens"
+
+
 def warehouse_on_s3(settings: LakeSettings) -> bool:
     return urlsplit(settings.catalog.warehouse).scheme in ("s3", "s3a")
 
@@ -41,6 +46,7 @@ def pyiceberg_properties(settings: LakeSettings) -> dict[str, str]:
         props |= {"type": "rest", "uri": rest_catalog_uri(settings)}
         if catalog.credential is not None:
             props["credential"] = catalog.credential.get_secret_value()
+            props["oauth2-server-uri"] = oauth2_server_uri(settings)
         # A REST server may vend its own storage settings; ours are the fallback it does not override.
         props |= _pyiceberg_s3(settings)
     else:
@@ -66,6 +72,7 @@ def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
         conf |= {f"{prefix}.type": "rest", f"{prefix}.uri": rest_catalog_uri(settings)}
         if catalog.credential is not None:
             conf[f"{prefix}.credential"] = catalog.credential.get_secret_value()
+            conf[f"{prefix}.oauth2-server-uri"] = oauth2_server_uri(settings)
     else:
         user, password = _sql_login(settings)
         parts = urlsplit(catalog.uri)

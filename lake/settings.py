@@ -96,6 +96,9 @@ class CatalogSettings(_Section):
     warehouse: str = (_REPO_ROOT / ".lake" / "warehouse").as_uri()
     # rest: OAuth2 client credentials "id:secret" (optional). sql: the database login "user:password".
     credential: SecretStr | None = None
+    # Where a rest catalog's credential is exchanged for a token; default: the catalog's own
+    # /v1/oauth/tokens. Production with an identity provider (Keycloak, ...) sets its token URL here.
+    oauth2_server_uri: str | None = None
     # Nessie branch to read and write (rest only); empty means the server's default branch.
     branch: str | None = None
     # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
@@ -108,7 +111,7 @@ class CatalogSettings(_Section):
             raise ValueError("expected a lowercase identifier such as 'lake'")
         return value
 
-    @field_validator("nessie_health_url")
+    @field_validator("nessie_health_url", "oauth2_server_uri")
     @classmethod
     def _health_url(cls, value: str | None) -> str | None:
         if value:

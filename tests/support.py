@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -16,8 +17,13 @@ LAKE = str(Path(sys.executable).parent / "lake")
 
 
 def free_port_base(start: int = 40000, stop: int = 55000, step: int = 200) -> int:
-    """A port base whose every stack port is free now, so tests never collide with a running stack."""
-    for base in range(start, stop, step):
+    """A port base whose every stack port is free now, so tests never collide with a running stack.
+
+    The scan starts at a random place so that two test runs starting together rarely pick the same base.
+    """
+    bases = list(range(start, stop, step))
+    first = random.randrange(len(bases))
+    for base in bases[first:] + bases[:first]:
         if all(_port_free(port) for port in StackLayout(Path("/"), base).all_ports().values()):
             return base
     raise RuntimeError(f"no free port range between {start} and {stop}")

@@ -54,6 +54,8 @@ def test_rest_catalog_on_a_nessie_branch() -> None:
     assert props["uri"] == conf["spark.sql.catalog.lake.uri"] == "http://nessie:19120/iceberg/dev"
     assert props["credential"] == conf["spark.sql.catalog.lake.credential"] == "client:not-a-real-secret"
     assert props["warehouse"] == conf["spark.sql.catalog.lake.warehouse"] == "warehouse"
+    token_url = "http://nessie:19120/iceberg/v1/oauth/tokens"
+    assert props["oauth2-server-uri"] == conf["spark.sql.catalog.lake.oauth2-server-uri"] == token_url
     assert props["s3.endpoint"] == "http://rustfs:9000"
     assert props["s3.force-virtual-addressing"] == "false"
     assert "prefix" not in props  # Nessie derives it; setting one breaks table paths
