@@ -151,7 +151,13 @@ class QueueSettings(_Section):
     """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
 
     url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + 79}/0"
-    prefix: str = "scrapworker"
+    prefix: str = Field("scrapworker", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    # A worker that stops heartbeating loses its job after this long; another worker then takes it.
+    lease_seconds: float = Field(30.0, ge=1, le=3600)
+    # Transient failures (timeouts, 5xx, S3 down) are retried this many times in all, then dead-lettered.
+    max_attempts: int = Field(3, ge=1, le=100)
+    # How long a finished job's status stays readable.
+    status_ttl_hours: int = Field(168, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -159,6 +165,27 @@ class QueueSettings(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError("expected redis://host:port/db")
+        return value
+
+
+class CrawlerSettings(_Section):
+    """scrapworker's crawling: which endpoint file, where the APIs are, how patient to be."""
+
+    # None: the shipped Binance endpoints (scrapworker/config/binance.yaml).
+    endpoints_file: Path | None = None
+    # Point an API of the endpoint file elsewhere, as JSON: {"binance": "http://127.0.0.1:8090"}.
+    base_urls: dict[str, str] = Field(default_factory=dict)
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    # Retries of one request (timeouts, 5xx) with exponential backoff, before the attempt fails.
+    retry_times: int = Field(3, ge=0, le=20)
+    # On SIGTERM, how long running jobs may take to finish before their leases are released.
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for url in value.values():
+            _require_http_url(url)
         return value
 
 
@@ -252,6 +279,7 @@ class LakeSettings(BaseSettings):
     s3: S3Settings = S3Settings()
     catalog: CatalogSettings = CatalogSettings()
     queue: QueueSettings = QueueSettings()
+    crawler: CrawlerSettings = CrawlerSettings()
     spark: SparkSettings = SparkSettings()
     dagster: DagsterSettings = DagsterSettings()
     airflow: AirflowSettings = AirflowSettings()

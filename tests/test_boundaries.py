@@ -20,8 +20,8 @@ FORBIDDEN = {
     "lake": {"dagster", "airflow", "lake_assets", "airflow_bridge", "scrapworker", "jobs"},
 }
 ALLOWED_EXCEPTIONS = {"lake/cli.py", "lake/demo.py"}
-# scrapworker may read the shared settings model, nothing else of the core.
-ALLOWED_SUBMODULES = {"scrapworker": {"lake.settings"}}
+# scrapworker may read the shared settings model and build its S3 client alike, nothing else of the core.
+ALLOWED_SUBMODULES = {"scrapworker": {"lake.settings", "lake.storage"}}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,0 +1,5 @@
+import sys
+
+from scrapworker.cli import main
+
+sys.exit(main())

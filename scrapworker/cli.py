@@ -1,0 +1,191 @@
+"""`scrapworker`: run a worker, enqueue and inspect jobs, manage dead letters, validate endpoint files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lake.settings import LakeSettings, SettingsError, load_settings
+from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, EndpointCatalog, load_catalog
+from scrapworker.protocol import JobSpec, ParamValue
+from scrapworker.queue import JobQueue
+
+
+def queue_from_settings(settings: LakeSettings) -> JobQueue:
+    q = settings.queue
+    return JobQueue.from_url(
+        q.url,
+        q.prefix,
+        lease_seconds=q.lease_seconds,
+        max_attempts=q.max_attempts,
+        status_ttl_seconds=q.status_ttl_hours * 3600,
+    )
+
+
+def catalog_from_settings(settings: LakeSettings) -> EndpointCatalog:
+    return load_catalog(settings.crawler.endpoints_file or BUILTIN_CONFIG, settings.crawler.base_urls)
+
+
+def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
+    from lake.storage import s3_client
+    from scrapworker import logs
+    from scrapworker.worker import Worker
+
+    logs.configure(args.log_level)
+    worker = Worker(
+        queue=queue_from_settings(settings),
+        catalog=catalog_from_settings(settings),
+        s3=s3_client(settings),
+        bucket=settings.s3.raw_bucket,
+        concurrency=args.concurrency,
+        request_timeout=settings.crawler.request_timeout_seconds,
+        retry_times=settings.crawler.retry_times,
+        shutdown_grace=settings.crawler.shutdown_grace_seconds,
+    )
+    if args.worker_id:
+        worker.worker_id = args.worker_id
+    worker.run()
+    return 0
+
+
+def cmd_enqueue(settings: LakeSettings, args: argparse.Namespace) -> int:
+    if args.json:
+        text = sys.stdin.read() if args.json == "-" else args.json
+        spec = JobSpec.model_validate_json(text)
+    else:
+        window = None
+        if args.window_start or args.window_end:
+            window = {"start": args.window_start, "end": args.window_end}
+        spec = JobSpec.model_validate(
+            {
+                "job_id": args.job_id,
+                "endpoint": args.endpoint,
+                "params": dict(_parse_param(p) for p in args.param),
+                "window": window,
+                "landing_prefix": args.prefix,
+            }
+        )
+    catalog_from_settings(settings).endpoint(spec.endpoint).checked_params(spec.params, spec.window)
+    status = queue_from_settings(settings).enqueue(spec, rerun=args.rerun)
+    print(json.dumps({"job_id": status.job_id, "state": status.state.value}))
+    return 0
+
+
+def cmd_status(settings: LakeSettings, args: argparse.Namespace) -> int:
+    queue = queue_from_settings(settings)
+    status = queue.wait(args.job_id, args.wait) if args.wait else queue.status(args.job_id)
+    if status is None:
+        print(f"scrapworker: no job {args.job_id!r}", file=sys.stderr)
+        return 1
+    print(status.model_dump_json(indent=2, exclude={"spec"}))
+    return 0 if status.state.value in ("succeeded", "queued", "running") else 3
+
+
+def cmd_dlq_list(settings: LakeSettings, args: argparse.Namespace) -> int:
+    for letter in queue_from_settings(settings).dead_letters(args.limit):
+        print(json.dumps(letter.__dict__))
+    return 0
+
+
+def cmd_dlq_requeue(settings: LakeSettings, args: argparse.Namespace) -> int:
+    if not args.all and not args.job_id:
+        print("scrapworker: name a JOB_ID or pass --all", file=sys.stderr)
+        return 2
+    requeued = queue_from_settings(settings).requeue_dead(None if args.all else args.job_id)
+    print(json.dumps({"requeued": requeued}))
+    return 0 if requeued else 1
+
+
+def cmd_validate_config(_: LakeSettings | None, args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.file)
+    print(f"{args.file}: ok ({len(catalog.endpoints)} endpoints: {', '.join(catalog.endpoints)})")
+    return 0
+
+
+def cmd_simulate(_: LakeSettings | None, args: argparse.Namespace) -> int:
+    from scrapworker import simulator
+
+    return simulator.main(args.rest)
+
+
+def _parse_param(text: str) -> tuple[str, ParamValue]:
+    name, sep, raw = text.partition("=")
+    if not sep:
+        raise SystemExit(f"scrapworker: --param expects name=value, got {text!r}")
+    value: ParamValue = raw
+    if raw.lstrip("-").isdigit():
+        value = int(raw)
+    elif raw in ("true", "false"):
+        value = raw == "true"
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrapworker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="lease and crawl jobs until SIGTERM")
+    run.add_argument("--concurrency", type=int, default=4, help="jobs crawled at once (default 4)")
+    run.add_argument("--worker-id", help="name in the queue's records (default host:pid:random)")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(handler=cmd_run)
+
+    enqueue = commands.add_parser("enqueue", help="queue a job (idempotent by job id)")
+    enqueue.add_argument("--json", help="the whole job spec as JSON ('-' reads stdin)")
+    enqueue.add_argument("--job-id")
+    enqueue.add_argument("--endpoint")
+    enqueue.add_argument("--param", action="append", default=[], help="name=value (repeatable)")
+    enqueue.add_argument("--window-start", type=datetime.fromisoformat)
+    enqueue.add_argument("--window-end", type=datetime.fromisoformat)
+    enqueue.add_argument("--prefix", help="landing prefix inside the raw bucket")
+    enqueue.add_argument("--rerun", action="store_true", help="re-queue a finished job (same keys)")
+    enqueue.set_defaults(handler=cmd_enqueue)
+
+    status = commands.add_parser("status", help="a job's status and history")
+    status.add_argument("job_id")
+    status.add_argument("--wait", type=float, metavar="SECONDS", help="block until the job finishes")
+    status.set_defaults(handler=cmd_status)
+
+    dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq.add_parser("list")
+    dlq_list.add_argument("--limit", type=int, default=100)
+    dlq_list.set_defaults(handler=cmd_dlq_list)
+    requeue = dlq.add_parser("requeue", help="give dead jobs a fresh set of attempts")
+    requeue.add_argument("job_id", nargs="?")
+    requeue.add_argument("--all", action="store_true")
+    requeue.set_defaults(handler=cmd_dlq_requeue)
+
+    validate = commands.add_parser("validate-config", help="check an endpoint file; every error with its line")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(handler=cmd_validate_config, needs_settings=False)
+
+    simulate = commands.add_parser("simulate", help="run the market-API simulator", add_help=False)
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(handler=cmd_simulate, needs_settings=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings() if getattr(args, "needs_settings", True) else None
+        result: int = args.handler(settings, args)
+        return result
+    except (SettingsError, ConfigError) as exc:
+        print(f"scrapworker: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad job spec or parameters: pydantic and JobRejectedError
+        print(f"scrapworker: {_first_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _first_line(exc: Any) -> str:
+    return str(exc).strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

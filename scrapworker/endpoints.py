@@ -1,0 +1,325 @@
+"""Endpoint configuration: which HTTP endpoints a job may name, their parameters, paging, weight and budget.
+
+Loaded from YAML (the shipped `config/binance.yaml`, or `LAKE_CRAWLER__ENDPOINTS_FILE`) and validated
+whole at load: `scrapworker validate-config FILE` prints every error with its path and line in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scrapworker.protocol import ParamValue, TimeWindow
+
+BUILTIN_CONFIG = Path(__file__).parent / "config" / "binance.yaml"
+
+
+class ConfigError(ValueError):
+    """An endpoint file that cannot be used; `problems` holds one 'path (line N): message' per error."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+class JobRejectedError(ValueError):
+    """A job that names an unknown endpoint or parameters the endpoint does not accept."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamSpec(_Strict):
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = False
+    choices: list[ParamValue] | None = None
+    pattern: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    def check(self, name: str, value: ParamValue) -> str | None:
+        """The problem with `value`, or None when it is acceptable."""
+        expected: dict[str, tuple[type, ...]] = {
+            "string": (str,),
+            "integer": (int,),
+            "number": (int, float),
+            "boolean": (bool,),
+        }
+        if isinstance(value, bool) and self.type != "boolean":
+            return f"{name}: expected {self.type}, got a boolean"
+        if not isinstance(value, expected[self.type]):
+            return f"{name}: expected {self.type}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"{name}: {value!r} is not one of {self.choices}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
+            return f"{name}: {value!r} does not match {self.pattern}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.min is not None and value < self.min:
+                return f"{name}: {value} is below the minimum {self.min:g}"
+            if self.max is not None and value > self.max:
+                return f"{name}: {value} is above the maximum {self.max:g}"
+        return None
+
+
+class RateLimitGroup(_Strict):
+    """A budget shared by every worker: `weight_per_window` per fixed window, as the API counts it."""
+
+    weight_per_window: int = Field(gt=0)
+    window_seconds: float = Field(gt=0)
+    # The most weight spent at once. The rest refills evenly over the window, so no fixed window of the
+    # API can see more than weight_per_window; the price is that at most (1 - burst/limit) is sustained.
+    burst: int = Field(gt=0)
+    used_weight_header: str | None = None
+    # A 429/418 asking to pause longer than this fails the attempt instead of holding the job.
+    max_pause_seconds: float = Field(default=300, gt=0)
+
+    @model_validator(mode="after")
+    def _burst_fits(self) -> RateLimitGroup:
+        if self.burst >= self.weight_per_window:
+            raise ValueError("burst: must be below weight_per_window (the refill would overrun a window)")
+        return self
+
+    @property
+    def refill_per_second(self) -> float:
+        return (self.weight_per_window - self.burst) / self.window_seconds
+
+
+class Api(_Strict):
+    base_url: str
+    rate_limit_group: str
+    # Where the API puts its error code and message in an error body ({"code": -1121, "msg": "..."}).
+    error_code_field: str = "code"
+    error_message_field: str = "msg"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError("expected an http(s):// base URL")
+        return value.rstrip("/")
+
+
+class OneShot(_Strict):
+    kind: Literal["one_shot"]
+
+
+class TimeWindowPaging(_Strict):
+    """klines-style: [start, end] in ms, `limit` rows a page, the next page starting past the last row."""
+
+    kind: Literal["time_window"]
+    start_param: str
+    end_param: str
+    limit_param: str
+    limit: int = Field(gt=0, le=1000)
+    # Index (list rows) or key (object rows) of the row's time in ms.
+    row_time: int | str
+
+
+class OffsetPaging(_Strict):
+    kind: Literal["offset"]
+    offset_param: str
+    limit_param: str
+    limit: int = Field(gt=0)
+
+
+class CursorPaging(_Strict):
+    """fromId-style: the next page starts at the last row's id + 1."""
+
+    kind: Literal["cursor"]
+    cursor_param: str
+    cursor_field: int | str
+    limit_param: str
+    limit: int = Field(gt=0)
+
+
+Pagination = Annotated[OneShot | TimeWindowPaging | OffsetPaging | CursorPaging, Field(discriminator="kind")]
+
+
+class Endpoint(_Strict):
+    api: str
+    path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$")
+    weight: int = Field(gt=0)
+    # Weight when a parameter is absent (ticker/24hr: 2 for one symbol, 80 for all).
+    weight_if_missing: dict[str, int] = Field(default_factory=dict)
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    pagination: Pagination
+    # Dotted path to the list of items in the body; "" is the body itself (a single object is one item).
+    items: str = ""
+
+    @model_validator(mode="after")
+    def _paging_params_are_ours(self) -> Endpoint:
+        owned = paging_params(self.pagination)
+        clash = sorted(owned & set(self.params))
+        if clash:
+            raise ValueError(f"params: {', '.join(clash)} set by pagination; remove them from params")
+        unknown = sorted(set(self.weight_if_missing) - set(self.params))
+        if unknown:
+            raise ValueError(f"weight_if_missing: {', '.join(unknown)} not among params")
+        return self
+
+    def request_weight(self, params: dict[str, ParamValue]) -> int:
+        return max([self.weight, *(w for name, w in self.weight_if_missing.items() if name not in params)])
+
+    def checked_params(self, params: dict[str, ParamValue], window: TimeWindow | None) -> None:
+        """Raise JobRejectedError listing every problem with a job's parameters and window."""
+        problems = [f"{name}: not a parameter of this endpoint" for name in sorted(set(params) - set(self.params))]
+        problems += [
+            f"{name}: required" for name, spec in sorted(self.params.items()) if spec.required and name not in params
+        ]
+        problems += [
+            problem
+            for name, value in sorted(params.items())
+            if name in self.params and (problem := self.params[name].check(name, value)) is not None
+        ]
+        if isinstance(self.pagination, TimeWindowPaging) and window is None:
+            problems.append("window: required by this time-window endpoint")
+        if window is not None and not isinstance(self.pagination, TimeWindowPaging):
+            problems.append("window: this endpoint is not crawled by time window")
+        if problems:
+            raise JobRejectedError("; ".join(problems))
+
+
+def paging_params(pagination: OneShot | TimeWindowPaging | OffsetPaging | CursorPaging) -> set[str]:
+    match pagination:
+        case TimeWindowPaging():
+            return {pagination.start_param, pagination.end_param, pagination.limit_param}
+        case OffsetPaging():
+            return {pagination.offset_param, pagination.limit_param}
+        case CursorPaging():
+            return {pagination.cursor_param, pagination.limit_param}
+        case _:
+            return set()
+
+
+class EndpointCatalog(_Strict):
+    version: Literal[1]
+    rate_limits: dict[str, RateLimitGroup]
+    apis: dict[str, Api]
+    endpoints: dict[str, Endpoint]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> EndpointCatalog:
+        problems = []
+        for name, api in self.apis.items():
+            if api.rate_limit_group not in self.rate_limits:
+                problems.append(f"apis.{name}.rate_limit_group: no rate limit group {api.rate_limit_group!r}")
+        for name, endpoint in self.endpoints.items():
+            if endpoint.api not in self.apis:
+                problems.append(f"endpoints.{name}.api: no api {endpoint.api!r}")
+                continue
+            group = self.rate_limits.get(self.apis[endpoint.api].rate_limit_group)
+            heaviest = max([endpoint.weight, *endpoint.weight_if_missing.values()])
+            if group is not None and heaviest > group.burst:
+                problems.append(f"endpoints.{name}.weight: {heaviest} exceeds its group's burst {group.burst}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def endpoint(self, name: str) -> Endpoint:
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            raise JobRejectedError(f"unknown endpoint {name!r}; known: {', '.join(sorted(self.endpoints))}") from None
+
+    def api_of(self, endpoint: Endpoint) -> Api:
+        return self.apis[endpoint.api]
+
+    def group_of(self, endpoint: Endpoint) -> tuple[str, RateLimitGroup]:
+        group = self.apis[endpoint.api].rate_limit_group
+        return group, self.rate_limits[group]
+
+    def with_base_urls(self, overrides: dict[str, str]) -> EndpointCatalog:
+        """The same catalog with some APIs pointed elsewhere (a simulator, a proxy, a testnet)."""
+        unknown = sorted(set(overrides) - set(self.apis))
+        if unknown:
+            raise ConfigError("base URL overrides", [f"{name}: no such api" for name in unknown])
+        apis = {
+            name: Api.model_validate({**api.model_dump(), "base_url": overrides.get(name, api.base_url)})
+            for name, api in self.apis.items()
+        }
+        return self.model_copy(update={"apis": apis})
+
+
+def load_catalog(path: Path = BUILTIN_CONFIG, base_urls: dict[str, str] | None = None) -> EndpointCatalog:
+    """Load and validate an endpoint file; raise ConfigError with every problem and its line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    catalog = parse_catalog(text, str(path))
+    return catalog.with_base_urls(base_urls) if base_urls else catalog
+
+
+def parse_catalog(text: str, source: str) -> EndpointCatalog:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise ConfigError(source, [f"({where}): not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(line 1): expected a mapping with version, rate_limits, apis, endpoints"])
+    try:
+        return EndpointCatalog.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [line for error in exc.errors() for line in _describe(error, root)]) from None
+
+
+def _describe(error: Any, root: yaml.Node | None) -> list[str]:
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and part in _UNION_TAGS)]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    if error["type"] == "value_error" and not loc:
+        # Cross-reference errors from the catalog validator carry their own paths, one per line.
+        found = []
+        for problem in message.splitlines():
+            path, _, text = problem.partition(": ")
+            found.append(_located([int(p) if p.isdigit() else p for p in path.split(".")], text, root))
+        return found
+    field, _, rest = message.partition(": ")
+    if error["type"] == "value_error" and rest and re.fullmatch(r"[a-z_]+", field):
+        loc, message = [*loc, field], rest  # a section's own validator names the field it means
+    return [_located(loc, message, root)]
+
+
+def _located(loc: list[Any], message: str, root: yaml.Node | None) -> str:
+    dotted = ".".join(str(part) for part in loc) or "(top level)"
+    line = _line_of(root, loc)
+    return f"{dotted} (line {line}): {message}" if line else f"{dotted}: {message}"
+
+
+_UNION_TAGS = {"one_shot", "time_window", "offset", "cursor", "int", "str"}
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of the deepest ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,432 @@
+"""The job queue on Redis: enqueue, lease, heartbeat, finish, reap, dead letters, and waiting on a job.
+
+Keys, under a prefix (default `scrapworker`):
+
+    {p}:pending            list   messages (job spec JSON) waiting; producers LPUSH, workers take from the right
+    {p}:claim:{worker}     list   messages a worker has taken but not yet leased (recovered if it dies)
+    {p}:workers            zset   worker -> last heartbeat (ms)
+    {p}:leases             zset   job id -> lease deadline (ms)
+    {p}:job:{id}           hash   spec, state, attempts, worker, lease token, error, outputs, timestamps
+    {p}:history:{id}       list   one line per state change
+    {p}:dead               list   dead letters (JSON: job id or raw message, reason)
+    {p}:events:{id}        pubsub a message on every terminal state, so `wait` needs no polling
+
+Every state change is one Lua script, so it is atomic against other workers and the reaper. A lease
+carries a random token; heartbeat and finish check it, so a worker whose lease expired (and whose job
+another worker took over) can no longer change the job: its late completion is refused, not counted.
+The reaper reaches keys by name inside its script: fine on one Redis, not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+from pydantic import ValidationError
+
+from scrapworker.protocol import JOB_ID_PATTERN, JobSpec, JobState, JobStatus
+
+DEFAULT_PREFIX = "scrapworker"
+
+_ENQUEUE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+local rerunnable = state == 'succeeded' or state == 'failed' or state == 'dead'
+if state and not (ARGV[3] == '1' and rerunnable) then return state end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'spec', ARGV[1], 'state', 'queued', 'attempts', ARGV[4], 'enqueued_at', ARGV[2])
+redis.call('PERSIST', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[2] .. ' queued' .. (state and (' (rerun after ' .. state .. ')') or ''))
+redis.call('LPUSH', KEYS[3], ARGV[1])
+return 'enqueued'
+"""
+
+_LEASE = """
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+local state = redis.call('HGET', KEYS[2], 'state')
+if state == 'succeeded' or state == 'failed' or state == 'dead' then return {'skip', state} end
+if state == 'running' and redis.call('ZSCORE', KEYS[3], ARGV[2]) then return {'skip', 'running'} end
+if not state then
+  -- A message pushed straight onto the list, without enqueue(): adopt it.
+  redis.call('HSET', KEYS[2], 'spec', ARGV[1], 'attempts', ARGV[8], 'enqueued_at', ARGV[7])
+end
+local attempts = redis.call('HINCRBY', KEYS[2], 'attempts', 1)
+redis.call('HSET', KEYS[2], 'state', 'running', 'worker', ARGV[3], 'lease', ARGV[4], 'started_at', ARGV[7])
+redis.call('HDEL', KEYS[2], 'finished_at')
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+redis.call('RPUSH', KEYS[4], ARGV[7] .. ' running attempt ' .. attempts .. ' on ' .. ARGV[3])
+return {'leased', tostring(attempts)}
+"""
+
+_HEARTBEAT = """
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: job, leases, history, pending, dead, events channel
+# ARGV: job id, token, outcome, detail, now iso, max attempts, ttl seconds
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 'lost' end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'lease')
+local outcome, state = ARGV[3], nil
+if outcome == 'succeeded' then
+  state = 'succeeded'
+  redis.call('HSET', KEYS[1], 'outputs', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'error')
+elseif outcome == 'failed' then
+  state = 'failed'
+  redis.call('HSET', KEYS[1], 'error', ARGV[4])
+elseif outcome == 'release' then
+  -- The worker is shutting down: the attempt does not count.
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+  state = 'queued'
+else
+  redis.call('HSET', KEYS[1], 'error', ARGV[4])
+  if tonumber(redis.call('HGET', KEYS[1], 'attempts')) >= tonumber(ARGV[6]) then
+    state = 'dead'
+    redis.call('LPUSH', KEYS[5], cjson.encode({job_id = ARGV[1], reason = ARGV[4], at = ARGV[5]}))
+  else
+    state = 'queued'
+  end
+end
+redis.call('HSET', KEYS[1], 'state', state)
+local line = ARGV[5] .. ' ' .. state
+if outcome ~= 'succeeded' and ARGV[4] ~= '' then line = line .. ': ' .. ARGV[4] end
+redis.call('RPUSH', KEYS[3], line)
+if state == 'queued' then
+  redis.call('RPUSH', KEYS[4], redis.call('HGET', KEYS[1], 'spec'))
+else
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[5])
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  redis.call('PUBLISH', KEYS[6], state)
+end
+return state
+"""
+
+# KEYS: leases, workers, pending, dead. ARGV: now ms, now iso, max attempts, prefix, worker ttl ms, ttl s
+_REAP = """
+local prefix, reaped = ARGV[4], 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local job, history = prefix .. ':job:' .. id, prefix .. ':history:' .. id
+  redis.call('ZREM', KEYS[1], id)
+  local worker = redis.call('HGET', job, 'worker') or '?'
+  redis.call('HDEL', job, 'lease')
+  local reason = 'lease expired on ' .. worker
+  redis.call('HSET', job, 'error', reason)
+  if tonumber(redis.call('HGET', job, 'attempts') or '0') >= tonumber(ARGV[3]) then
+    redis.call('HSET', job, 'state', 'dead', 'finished_at', ARGV[2])
+    redis.call('LPUSH', KEYS[4], cjson.encode({job_id = id, reason = reason, at = ARGV[2]}))
+    redis.call('RPUSH', history, ARGV[2] .. ' dead: ' .. reason)
+    redis.call('EXPIRE', job, ARGV[6])
+    redis.call('EXPIRE', history, ARGV[6])
+    redis.call('PUBLISH', prefix .. ':events:' .. id, 'dead')
+  else
+    redis.call('HSET', job, 'state', 'queued')
+    redis.call('RPUSH', history, ARGV[2] .. ' queued: ' .. reason)
+    redis.call('RPUSH', KEYS[3], redis.call('HGET', job, 'spec'))
+  end
+  reaped = reaped + 1
+end
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1] - ARGV[5])) do
+  local claim = prefix .. ':claim:' .. worker
+  while redis.call('LMOVE', claim, KEYS[3], 'LEFT', 'RIGHT') do reaped = reaped + 1 end
+  redis.call('ZREM', KEYS[2], worker)
+end
+return reaped
+"""
+
+_REJECT = """
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[3], 'state', 'dead', 'error', ARGV[4], 'finished_at', ARGV[5])
+  if not redis.call('HGET', KEYS[3], 'spec') then redis.call('HSET', KEYS[3], 'spec', ARGV[1]) end
+  redis.call('RPUSH', KEYS[4], ARGV[5] .. ' dead: ' .. ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
+  redis.call('PUBLISH', KEYS[5], 'dead')
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A job this worker holds until its deadline, renewed by heartbeats."""
+
+    spec: JobSpec
+    worker: str
+    token: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    at: str
+    job_id: str | None = None
+    raw: str | None = None
+
+
+class JobQueue:
+    """Producer and worker operations on one queue. Thread-safe (redis-py pools its connections)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        lease_seconds: float = 30.0,
+        max_attempts: int = 3,
+        status_ttl_seconds: int = 7 * 24 * 3600,
+    ) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.status_ttl_seconds = status_ttl_seconds
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._lease = client.register_script(_LEASE)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._finish = client.register_script(_FINISH)
+        self._reap = client.register_script(_REAP)
+        self._reject = client.register_script(_REJECT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **options: Any) -> JobQueue:
+        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30), prefix, **options)
+
+    # -- keys ---------------------------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- producers ----------------------------------------------------------------------------------
+    def enqueue(self, spec: JobSpec, *, rerun: bool = False) -> JobStatus:
+        """Queue a job unless one with this id exists; `rerun` re-queues a finished one (same keys)."""
+        self._enqueue(
+            keys=[self.key("job", spec.job_id), self.key("history", spec.job_id), self.key("pending")],
+            args=[spec.model_dump_json(), _now_iso(), int(rerun), spec.attempt],
+        )
+        status = self.status(spec.job_id)
+        assert status is not None
+        return status
+
+    def status(self, job_id: str) -> JobStatus | None:
+        fields = cast(dict[str, str], self.redis.hgetall(self.key("job", job_id)))
+        if not fields:
+            return None
+        history = cast(list[str], self.redis.lrange(self.key("history", job_id), 0, -1))
+        try:
+            spec: JobSpec | None = JobSpec.model_validate_json(fields["spec"]) if "spec" in fields else None
+        except ValidationError:
+            spec = None  # a malformed message that was dead-lettered under this id
+        return JobStatus(
+            job_id=job_id,
+            state=JobState(fields.get("state", "queued")),
+            attempts=int(fields.get("attempts", 0)),
+            worker=fields.get("worker"),
+            error=fields.get("error"),
+            enqueued_at=fields.get("enqueued_at"),
+            started_at=fields.get("started_at"),
+            finished_at=fields.get("finished_at"),
+            outputs=json.loads(fields["outputs"]) if "outputs" in fields else {},
+            history=history,
+            spec=spec,
+        )
+
+    def wait(self, job_id: str, timeout: float) -> JobStatus:
+        """Block until the job reaches a terminal state; woken by Redis pub/sub, not by polling.
+
+        Subscribes first and reads the state second, so a finish between the two is never missed.
+        """
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self.key("events", job_id))
+            deadline = time.monotonic() + timeout
+            while True:
+                status = self.status(job_id)
+                if status is None:
+                    raise KeyError(f"no job {job_id!r} in queue {self.prefix!r} (never enqueued, or expired)")
+                if status.state.terminal:
+                    return status
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"job {job_id} still {status.state.value} after {timeout:.0f} s")
+                pubsub.get_message(timeout=remaining)
+        finally:
+            pubsub.close()
+
+    def pending_count(self) -> int:
+        return self.redis.llen(self.key("pending"))
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        raw = cast(list[str], self.redis.lrange(self.key("dead"), 0, limit - 1))
+        return [DeadLetter(**json.loads(item)) for item in raw]
+
+    def requeue_dead(self, job_id: str | None = None) -> list[str]:
+        """Put dead jobs (one, or all that have a job id) back on the queue with a fresh attempt count."""
+        requeued = []
+        for letter in self.dead_letters(limit=10_000):
+            if letter.job_id is None or (job_id is not None and letter.job_id != job_id):
+                continue
+            status = self.status(letter.job_id)
+            if status is None or status.spec is None or status.state is not JobState.DEAD:
+                continue
+            self.enqueue(status.spec.model_copy(update={"attempt": 0}), rerun=True)
+            requeued.append(letter.job_id)
+        self._drop_requeued_letters(requeued)
+        return requeued
+
+    # -- workers ------------------------------------------------------------------------------------
+    def register_worker(self, worker: str) -> None:
+        self.redis.zadd(self.key("workers"), {worker: _now_ms()})
+
+    def unregister_worker(self, worker: str) -> None:
+        self.redis.zrem(self.key("workers"), worker)
+
+    def take(self, worker: str, timeout: float) -> str | None:
+        """Move the next message into this worker's claim list (blocking up to `timeout` seconds)."""
+        return cast(
+            str | None,
+            self.redis.blmove(self.key("pending"), self.key("claim", worker), timeout, "RIGHT", "LEFT"),  # type: ignore[arg-type]
+        )
+
+    def lease(self, worker: str, message: str) -> Lease | None:
+        """Turn a taken message into a lease; a malformed one is dead-lettered (returns None)."""
+        try:
+            spec = JobSpec.model_validate_json(message)
+        except ValidationError as exc:
+            self.reject(worker, message, f"malformed job message: {_first_errors(exc)}", _job_id_of(message))
+            return None
+        token = secrets.token_hex(8)
+        now = _now_ms()
+        result = cast(
+            list[str],
+            self._lease(
+                keys=[
+                    self.key("claim", worker),
+                    self.key("job", spec.job_id),
+                    self.key("leases"),
+                    self.key("history", spec.job_id),
+                ],
+                args=[
+                    message,
+                    spec.job_id,
+                    worker,
+                    token,
+                    now,
+                    now + int(self.lease_seconds * 1000),
+                    _now_iso(),
+                    spec.attempt,
+                ],
+            ),
+        )
+        if result[0] != "leased":
+            return None  # a duplicate message of a job that is finished or running elsewhere
+        return Lease(spec=spec, worker=worker, token=token, attempt=int(result[1]))
+
+    def reject(self, worker: str, message: str, reason: str, job_id: str | None = None) -> None:
+        """Dead-letter a message that cannot run at all (malformed, unknown endpoint, bad params)."""
+        letter = {"job_id": job_id, "reason": reason, "at": _now_iso()}
+        if job_id is None:
+            letter["raw"] = message[:2000]
+        job = job_id or "-"
+        self._reject(
+            keys=[
+                self.key("claim", worker),
+                self.key("dead"),
+                self.key("job", job),
+                self.key("history", job),
+                self.key("events", job),
+            ],
+            args=[message, json.dumps(letter), job_id or "", reason, _now_iso(), self.status_ttl_seconds],
+        )
+
+    def heartbeat(self, lease: Lease) -> bool:
+        """Extend the lease; False when it was lost (expired and reaped): the worker must stop the job."""
+        deadline = _now_ms() + int(self.lease_seconds * 1000)
+        kept = self._heartbeat(
+            keys=[self.key("job", lease.spec.job_id), self.key("leases")],
+            args=[lease.spec.job_id, lease.token, deadline],
+        )
+        return bool(kept)
+
+    def succeed(self, lease: Lease, outputs: dict[str, Any]) -> str:
+        return self._finish_with(lease, "succeeded", json.dumps(outputs))
+
+    def fail(self, lease: Lease, error: str, *, permanent: bool) -> str:
+        """Permanent: state failed at once. Otherwise retried until max attempts, then dead."""
+        return self._finish_with(lease, "failed" if permanent else "retry", error)
+
+    def release(self, lease: Lease) -> str:
+        """Give the job back without counting the attempt (graceful shutdown)."""
+        return self._finish_with(lease, "release", "")
+
+    def reap(self, worker_ttl_seconds: float | None = None) -> int:
+        """Re-queue jobs whose lease expired and messages claimed by workers that stopped heartbeating."""
+        ttl = worker_ttl_seconds if worker_ttl_seconds is not None else 3 * self.lease_seconds
+        return cast(
+            int,
+            self._reap(
+                keys=[self.key("leases"), self.key("workers"), self.key("pending"), self.key("dead")],
+                args=[_now_ms(), _now_iso(), self.max_attempts, self.prefix, int(ttl * 1000), self.status_ttl_seconds],
+            ),
+        )
+
+    def _finish_with(self, lease: Lease, outcome: str, detail: str) -> str:
+        job_id = lease.spec.job_id
+        return cast(
+            str,
+            self._finish(
+                keys=[
+                    self.key("job", job_id),
+                    self.key("leases"),
+                    self.key("history", job_id),
+                    self.key("pending"),
+                    self.key("dead"),
+                    self.key("events", job_id),
+                ],
+                args=[job_id, lease.token, outcome, detail, _now_iso(), self.max_attempts, self.status_ttl_seconds],
+            ),
+        )
+
+    def _drop_requeued_letters(self, job_ids: list[str]) -> None:
+        # Letters are JSON written by Lua (cjson) or Python: compare by job id, not by exact bytes.
+        if not job_ids:
+            return
+        for raw in cast(list[str], self.redis.lrange(self.key("dead"), 0, -1)):
+            if json.loads(raw).get("job_id") in job_ids:
+                self.redis.lrem(self.key("dead"), 1, raw)
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "message"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _job_id_of(message: str) -> str | None:
+    """The job id of an invalid message when it has a usable one, so its producer can see the failure."""
+    try:
+        job_id = json.loads(message).get("job_id")
+    except (ValueError, AttributeError):
+        return None
+    return job_id if isinstance(job_id, str) and re.fullmatch(JOB_ID_PATTERN, job_id) else None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,105 @@
+"""A weighted token bucket per rate-limit group, shared by every worker process through Redis.
+
+No request leaves without budget: `reserve` takes the request's weight atomically or says how long to
+wait. The bucket holds at most `burst` and refills at (limit - burst) / window, so no fixed window of
+the API (Binance counts calendar minutes) can see more than its limit however requests fall.
+
+The API's own count (X-MBX-USED-WEIGHT-1M) re-syncs the bucket downwards when others (another process
+on the same IP, requests before a restart) spent weight we did not see. A 429 or 418 pauses the whole
+group until its Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import cast
+
+import redis
+
+from scrapworker.endpoints import RateLimitGroup
+
+# KEYS: bucket, pause. ARGV: now ms, burst, refill per ms, weight. Returns ms to wait (0: granted).
+_RESERVE = """
+local now, burst, rate, weight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return paused - now end
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= weight then tokens = tokens - weight else wait = math.ceil((weight - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return wait
+"""
+
+# KEYS: bucket. ARGV: now ms, burst, refill per ms, ceiling. Lowers the tokens to the ceiling, never raises.
+_SYNC = """
+local now, burst, rate, ceiling = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+if ceiling < tokens then tokens = ceiling end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return tostring(tokens)
+"""
+
+# KEYS: pause. ARGV: until ms. Only ever extends a pause.
+_PAUSE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[1] - ARGV[2]) end
+return 1
+"""
+
+
+class RateLimiter:
+    def __init__(self, client: redis.Redis, prefix: str, name: str, group: RateLimitGroup) -> None:
+        self.redis = client
+        self.group = group
+        self.name = name
+        self._bucket = f"{prefix}:ratelimit:{name}"
+        self._pause_key = f"{prefix}:ratelimit:{name}:paused-until"
+        self._reserve = client.register_script(_RESERVE)
+        self._sync = client.register_script(_SYNC)
+        self._pause = client.register_script(_PAUSE)
+
+    @property
+    def _rate_per_ms(self) -> float:
+        return self.group.refill_per_second / 1000
+
+    def reserve(self, weight: int) -> float:
+        """Take `weight` from the budget; returns 0.0 when granted, else the seconds to wait before asking again."""
+        wait_ms = self._reserve(
+            keys=[self._bucket, self._pause_key], args=[_now_ms(), self.group.burst, self._rate_per_ms, weight]
+        )
+        return cast(int, wait_ms) / 1000
+
+    def sync_used_weight(self, used: int, now: float | None = None) -> float:
+        """Re-sync from the API's count of weight used in its current window; returns the tokens left.
+
+        With u used, the rest of this window may spend limit - u, and the refill until the window ends
+        is already promised: so the bucket may hold at most limit - u - refill(time left).
+        """
+        now = time.time() if now is None else now
+        window = self.group.window_seconds
+        left_in_window = window - (now % window)
+        ceiling = self.group.weight_per_window - used - self.group.refill_per_second * left_in_window
+        tokens = self._sync(
+            keys=[self._bucket], args=[int(now * 1000), self.group.burst, self._rate_per_ms, math.floor(ceiling)]
+        )
+        return float(cast(str, tokens))
+
+    def pause(self, seconds: float) -> None:
+        """Stop every worker's requests in this group for `seconds` (a 429 or 418 Retry-After)."""
+        now = _now_ms()
+        self._pause(keys=[self._pause_key], args=[now + int(seconds * 1000), now])
+
+    def paused_for(self) -> float:
+        until = cast(str | None, self.redis.get(self._pause_key))
+        return max(0.0, (int(until) - _now_ms()) / 1000) if until else 0.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

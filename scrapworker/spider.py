@@ -1,0 +1,145 @@
+"""One Scrapy spider per job: it follows every page of the job's request and lands each one.
+
+The spider never decides the job's fate itself: it records a failure on its JobRun (permanent when the
+API refused the request, transient otherwise) and stops requesting. The worker reads the JobRun when
+the crawl ends and tells the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from scrapworker.endpoints import Api, Endpoint
+from scrapworker.landing import Landing
+from scrapworker.pagination import MalformedPageError, extract_items, first_page, next_page
+from scrapworker.protocol import JobSpec
+from scrapworker.ratelimit import RateLimiter
+
+SCRAPY_SETTINGS: dict[str, Any] = {
+    "ROBOTSTXT_OBEY": False,  # an API, not a site
+    "COOKIES_ENABLED": False,
+    "TELNETCONSOLE_ENABLED": False,
+    "LOGSTATS_INTERVAL": 0,
+    "STATS_DUMP": False,
+    "LOG_LEVEL": "WARNING",
+    "USER_AGENT": "scrapworker (lake-ingest)",
+    # 429 is the rate limiter's, not the retry middleware's.
+    "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408],
+    "DOWNLOAD_MAXSIZE": 256 * 1024 * 1024,
+    "DOWNLOAD_WARNSIZE": 0,
+    "DOWNLOADER_MIDDLEWARES": {
+        "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+        "scrapworker.middlewares.BackoffRetryMiddleware": 550,
+        "scrapworker.middlewares.BudgetMiddleware": 950,
+    },
+}
+
+
+@dataclass
+class JobFailure:
+    message: str
+    permanent: bool
+
+
+@dataclass
+class JobRun:
+    """Everything one crawl needs, and what it found out."""
+
+    spec: JobSpec
+    endpoint: Endpoint
+    api: Api
+    limiter: RateLimiter
+    landing: Landing
+    failure: JobFailure | None = None
+    weight_spent: int = 0
+    rate_limited: dict[int, int] = field(default_factory=dict)
+
+    def fail(self, message: str, *, permanent: bool) -> None:
+        if self.failure is None:  # the first cause is the one worth reporting
+            self.failure = JobFailure(message, permanent)
+
+
+class JobSpider(scrapy.Spider):
+    name = "scrapworker-job"
+
+    def __init__(self, run: JobRun, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield self._request(first_page(self.run.endpoint, self.run.spec.params, self.run.spec.window))
+
+    def _request(self, query: dict[str, str]) -> scrapy.Request:
+        return scrapy.Request(
+            f"{self.run.api.base_url}{self.run.endpoint.path}?{urlencode(query)}",
+            callback=self.parse,
+            errback=self.on_error,
+            dont_filter=True,
+            meta={
+                "query": query,
+                "weight": self.run.endpoint.request_weight(self.run.spec.params),
+                "handle_httpstatus_all": True,  # API errors reach parse(), to report the API's own message
+            },
+        )
+
+    async def parse(self, response: Response) -> AsyncIterator[scrapy.Request]:
+        query: dict[str, str] = response.meta["query"]
+        if response.status != 200:
+            self._fail_on_status(response)
+            return
+        try:
+            body = json.loads(response.body)
+            items = extract_items(self.run.endpoint, body)
+        except (ValueError, MalformedPageError) as exc:
+            self.run.fail(f"{self._where(response)}: {_describe_bad_body(response, exc)}", permanent=False)
+            return
+        try:
+            await asyncio.to_thread(self.run.landing.write_page, response.body, query, len(items))
+        except Exception as exc:
+            self.run.fail(f"writing page to s3://{self.run.landing.bucket}: {exc}", permanent=False)
+            return
+        following = next_page(self.run.endpoint, query, items)
+        if following is not None:
+            yield self._request(following)
+
+    def on_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        where = request.url.split("?")[0] if request is not None else self.run.endpoint.path
+        self.run.fail(f"{where}: {failure.getErrorMessage() or repr(failure.value)}", permanent=False)
+
+    def _fail_on_status(self, response: Response) -> None:
+        message = f"{self._where(response)}: HTTP {response.status}{_api_error(response, self.run.api)}"
+        # 4xx: the API refused this request and will refuse it again. 5xx (retries spent), 429/418
+        # (pause too long): the API may answer later.
+        permanent = 400 <= response.status < 500 and response.status not in (429, 418)
+        self.run.fail(message, permanent=permanent)
+
+    def _where(self, response: Response) -> str:
+        return f"{self.run.spec.endpoint} {response.url.split('?')[0]}"
+
+
+def _api_error(response: Response, api: Api) -> str:
+    try:
+        body = json.loads(response.body)
+        return f" {body[api.error_code_field]}: {body[api.error_message_field]}"
+    except (ValueError, KeyError, TypeError):
+        return f" {response.text[:200]!r}" if response.body else ""
+
+
+def _describe_bad_body(response: Response, exc: Exception) -> str:
+    content_type = (response.headers.get("Content-Type") or b"").decode(errors="replace") or "no content type"
+    if isinstance(exc, MalformedPageError):
+        return str(exc)
+    head = response.body[:80].decode(errors="replace")
+    if not response.body:
+        return f"empty response body ({content_type})"
+    return f"response is not valid JSON ({content_type}, {len(response.body)} bytes, starts {head!r}): {exc}"

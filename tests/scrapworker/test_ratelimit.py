@@ -1,0 +1,76 @@
+"""The shared token bucket on real Redis: no fixed window ever sees more than its limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+
+from scrapworker.endpoints import RateLimitGroup
+from scrapworker.queue import JobQueue
+from scrapworker.ratelimit import RateLimiter
+
+GROUP = RateLimitGroup(weight_per_window=100, window_seconds=1.0, burst=10)
+
+
+def limiter(queue: JobQueue, group: RateLimitGroup = GROUP) -> RateLimiter:
+    return RateLimiter(queue.redis, queue.prefix, "test", group)
+
+
+def test_burst_is_granted_then_the_wait_matches_the_refill(queue: JobQueue) -> None:
+    bucket = limiter(queue)
+    assert [bucket.reserve(5), bucket.reserve(5)] == [0.0, 0.0]
+    wait = bucket.reserve(9)
+    # 9 tokens at (100 - 10) / 1 s = 90 per second: 0.1 s, give or take the time spent so far.
+    assert 0.05 < wait <= 0.1
+
+
+def test_concurrent_callers_never_overrun_a_fixed_window(queue: JobQueue) -> None:
+    """Eight threads (standing in for workers) spend as fast as they are allowed for 2.5 windows."""
+    bucket = limiter(queue)
+    granted: dict[int, int] = defaultdict(int)
+    lock = threading.Lock()
+    deadline = time.time() + 2.5
+
+    def spend() -> None:
+        while time.time() < deadline:
+            wait = bucket.reserve(3)
+            if wait:
+                time.sleep(min(wait, 0.05))
+                continue
+            with lock:
+                granted[int(time.time() // GROUP.window_seconds)] += 3
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert granted, "nothing was granted"
+    assert max(granted.values()) <= GROUP.weight_per_window, dict(granted)
+    full_windows = [w for w in granted if w not in (min(granted), max(granted))]
+    assert all(granted[w] >= 0.8 * GROUP.weight_per_window for w in full_windows), dict(granted)
+
+
+def test_used_weight_header_lowers_the_bucket_but_never_raises_it(queue: JobQueue) -> None:
+    bucket = limiter(queue)
+    window_start = (time.time() // 1) * 1.0
+    # The API says 95 of 100 were used this window, with 0.5 s left: at most 100 - 95 - 45 = -40 may be
+    # held now, so the next request must wait for the refill.
+    tokens = bucket.sync_used_weight(95, now=window_start + 0.5)
+    assert tokens == pytest.approx(-40, abs=1)
+    assert bucket.reserve(1) > 0.3
+    # An API that reports less use than we counted does not give us more than the burst.
+    assert bucket.sync_used_weight(0, now=window_start + 0.99) <= GROUP.burst
+
+
+def test_a_pause_holds_every_caller(queue: JobQueue) -> None:
+    bucket = limiter(queue)
+    bucket.pause(2.0)
+    other_worker = limiter(queue)  # another process sharing the group
+    assert 1.5 < other_worker.reserve(1) <= 2.0
+    assert 1.5 < other_worker.paused_for() <= 2.0
+    bucket.pause(0.5)  # a shorter pause never shortens a longer one
+    assert other_worker.paused_for() > 1.5
