@@ -1,0 +1,327 @@
+"""`scrapworker run` end to end: real worker processes, real Redis and S3, the market-API simulator.
+
+Each test starts its own simulator and queue prefix, and workers as subprocesses exactly as an operator
+would (`scrapworker run`), stopping them by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lake.settings import LakeSettings
+from lake.storage import s3_client
+from scrapworker.endpoints import BUILTIN_CONFIG
+from scrapworker.landing import read_manifest
+from scrapworker.protocol import JobSpec, JobState, JobStatus
+from scrapworker.queue import JobQueue
+from scrapworker.simulator import MarketSimulator, SimulatorConfig
+from tests.support import clean_environ
+
+SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
+KLINES = "/api/v3/klines"
+MINUTE = timedelta(minutes=1)
+# A past window, so the simulator has every kline of it.
+DAY = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+class Harness:
+    """A simulator, a queue prefix, and the environment that points workers at both."""
+
+    def __init__(self, settings: LakeSettings, simulator: MarketSimulator, tmp_path: Path) -> None:
+        self.settings = settings
+        self.simulator = simulator
+        self.tmp_path = tmp_path
+        self.prefix = f"wtest-{secrets.token_hex(4)}"
+        self.queue = JobQueue.from_url(settings.queue.url, self.prefix, lease_seconds=2, max_attempts=3)
+        self.s3 = s3_client(settings)
+        self.env = clean_environ(
+            LAKE_ENV_FILE=str(settings.home / "sql.env"),
+            LAKE_QUEUE__PREFIX=self.prefix,
+            LAKE_QUEUE__LEASE_SECONDS="2",
+            LAKE_QUEUE__MAX_ATTEMPTS="3",
+            LAKE_CRAWLER__BASE_URLS=json.dumps({"binance": simulator.base_url}),
+            LAKE_CRAWLER__RETRY_TIMES="1",
+            LAKE_CRAWLER__REQUEST_TIMEOUT_SECONDS="5",
+            LAKE_CRAWLER__SHUTDOWN_GRACE_SECONDS="1",
+        )
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def klines_job(self, minutes: int, job_id: str | None = None, **params: Any) -> JobSpec:
+        return JobSpec.model_validate(
+            {
+                "job_id": job_id or f"klines-{secrets.token_hex(3)}",
+                "endpoint": "klines",
+                "params": {"symbol": "BTCUSDT", "interval": "1m"} | params,
+                "window": {"start": DAY, "end": DAY + minutes * MINUTE},
+                "landing_prefix": f"tests/{self.prefix}",
+            }
+        )
+
+    def start_worker(self, *extra: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / f"worker-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [SCRAPWORKER, "run", "--concurrency", "4", *extra], env=self.env | env, stdout=log, stderr=log
+        )
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def logs(self) -> str:
+        return "\n".join(path.read_text() for path in sorted(self.tmp_path.glob("worker-*.log")))
+
+    def wait(self, job_id: str, timeout: float = 60) -> JobStatus:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.queue.wait(job_id, min(2.0, max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                if self.processes and all(process.poll() is not None for process in self.processes):
+                    break  # every worker has exited: nobody will finish the job
+        pytest.fail(f"job {job_id} did not finish; worker logs:\n{self.logs()[-4000:]}")
+
+    def manifest(self, status: JobStatus) -> dict[str, Any] | None:
+        return read_manifest(self.s3, self.settings.s3.raw_bucket, status.outputs.get("manifest_key", "-"))
+
+    def landed_open_times(self, manifest: dict[str, Any]) -> list[int]:
+        times: list[int] = []
+        for page in manifest["pages"]:
+            body = self.s3.get_object(Bucket=self.settings.s3.raw_bucket, Key=page["key"])["Body"].read()
+            times += [row[0] for row in json.loads(body)]
+        return times
+
+    def served(self, path: str = KLINES, status: int = 200) -> list[Any]:
+        return [r for r in self.simulator.stats().requests if r.path == path and r.status == status]
+
+
+@contextmanager
+def harness_for(settings: LakeSettings, tmp_path: Path, config: SimulatorConfig | None = None) -> Iterator[Harness]:
+    simulator = MarketSimulator(config or SimulatorConfig())
+    simulator.start()
+    harness = Harness(settings, simulator, tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.stop_all()
+        simulator.stop()
+        for key in harness.queue.redis.scan_iter(f"{harness.prefix}:*"):
+            harness.queue.redis.delete(key)
+
+
+@pytest.fixture
+def harness(sql_settings: LakeSettings, tmp_path: Path) -> Iterator[Harness]:
+    with harness_for(sql_settings, tmp_path) as made:
+        yield made
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_multi_page_window_lands_every_page_exactly_once(harness: Harness) -> None:
+    job = harness.klines_job(minutes=2500)  # 1000 + 1000 + 500 one-minute klines
+    harness.queue.enqueue(job)
+    harness.start_worker()
+    status = harness.wait(job.job_id)
+    assert status.state is JobState.SUCCEEDED, status.error
+
+    manifest = harness.manifest(status)
+    assert manifest is not None
+    served = harness.served()
+    assert manifest["page_count"] == len(served) == 3
+    assert manifest["records"] == sum(r.rows for r in served) == 2500
+    assert [page["records"] for page in manifest["pages"]] == [r.rows for r in served]
+    assert status.outputs["records"] == 2500 and status.outputs["pages"] == 3
+    expected = [int((DAY + i * MINUTE).timestamp() * 1000) for i in range(2500)]
+    assert harness.landed_open_times(manifest) == expected  # every kline once, in order
+
+
+def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
+    sql_settings: LakeSettings, tmp_path: Path
+) -> None:
+    with harness_for(sql_settings, tmp_path, SimulatorConfig(latency_seconds=0.25)) as harness:
+        job = harness.klines_job(minutes=11_500)  # 11 full pages and a short one, at 0.25 s each
+        harness.queue.enqueue(job)
+        doomed = harness.start_worker()
+        wait_until(lambda: len(harness.served()) >= 3, 30, "the first worker to land a few pages")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        assert harness.queue.status(job.job_id).state is JobState.RUNNING  # type: ignore[union-attr]
+
+        harness.start_worker()
+        status = harness.wait(job.job_id)
+        assert status.state is JobState.SUCCEEDED, status.error
+        assert status.attempts == 2
+        assert sum(line.split(" ", 1)[1].startswith("succeeded") for line in status.history) == 1
+        assert any("lease expired" in line for line in status.history)
+
+        manifest = harness.manifest(status)
+        assert manifest is not None and manifest["page_count"] == 12 and manifest["attempt"] == 2
+        times = harness.landed_open_times(manifest)
+        assert times == [int((DAY + i * MINUTE).timestamp() * 1000) for i in range(11_500)]
+        keys = harness.s3.list_objects_v2(Bucket=sql_settings.s3.raw_bucket, Prefix=status.outputs["prefix"] + "/")
+        assert len(keys["Contents"]) == 13  # 12 pages and the manifest: nothing left from the killed attempt
+
+
+def test_three_workers_on_one_budget_get_no_429(sql_settings: LakeSettings, tmp_path: Path) -> None:
+    limit, window = 120, 2.0
+    endpoints = yaml.safe_load(BUILTIN_CONFIG.read_text())
+    endpoints["rate_limits"]["binance"] |= {"weight_per_window": limit, "window_seconds": window, "burst": 12}
+    endpoints["endpoints"] = {"klines": endpoints["endpoints"]["klines"]}  # the others outweigh this small burst
+    endpoints_file = tmp_path / "endpoints.yaml"
+    endpoints_file.write_text(yaml.safe_dump(endpoints))
+    config = SimulatorConfig(weight_limit=limit, window_seconds=window)
+    with harness_for(sql_settings, tmp_path, config) as harness:
+        jobs = [harness.klines_job(minutes=2000, job_id=f"budget-{i}") for i in range(36)]  # 3 pages, weight 6 each
+        for job in jobs:
+            harness.queue.enqueue(job)
+        for _ in range(3):
+            harness.start_worker(LAKE_CRAWLER__ENDPOINTS_FILE=str(endpoints_file))
+        states = [harness.wait(job.job_id, timeout=120).state for job in jobs]
+        assert states == [JobState.SUCCEEDED] * len(jobs)
+        by_status = harness.simulator.stats().count_by_status
+        assert by_status.get(429, 0) == 0 and by_status.get(418, 0) == 0, by_status
+        assert by_status[200] == 3 * len(jobs)
+
+
+def test_bad_input_fails_clearly_and_the_worker_keeps_running(harness: Harness) -> None:
+    queue = harness.queue
+    harness.start_worker()
+
+    queue.redis.lpush(queue.key("pending"), '{"job_id": "broken-json", ')
+    traversal = harness.klines_job(60, job_id="traversal").model_dump(mode="json") | {"landing_prefix": "../../etc"}
+    queue.redis.lpush(queue.key("pending"), json.dumps(traversal))
+    unknown = harness.klines_job(60, job_id="unknown-endpoint").model_copy(update={"endpoint": "candles"})
+    queue.enqueue(unknown)
+    queue.enqueue(harness.klines_job(60, job_id="bad-interval", interval="7m"))
+    queue.enqueue(harness.klines_job(60, job_id="bad-symbol", symbol="NOPEUSDT"))
+
+    # Pushed without enqueue(): the job has no status until a worker reads and refuses the message.
+    wait_until(lambda: len(queue.dead_letters()) == 2, 30, "both malformed messages to be dead-lettered")
+    assert harness.wait("traversal").state is JobState.DEAD
+    letters = {letter.job_id: letter.reason for letter in queue.dead_letters()}
+    assert "must not contain '.', '..'" in letters["traversal"]
+    assert any("malformed job message" in reason for job_id, reason in letters.items() if job_id is None)
+
+    unknown_status = harness.wait("unknown-endpoint")
+    assert unknown_status.state is JobState.FAILED
+    assert "unknown endpoint 'candles'" in (unknown_status.error or "")
+    interval_status = harness.wait("bad-interval")
+    assert interval_status.state is JobState.FAILED
+    assert "interval: '7m' is not one of" in (interval_status.error or "")
+    symbol_status = harness.wait("bad-symbol")
+    assert symbol_status.state is JobState.FAILED and symbol_status.attempts == 1  # a 4xx is not retried
+    assert "HTTP 400 -1121: Invalid symbol." in (symbol_status.error or "")
+
+    for job_id, fault, expected in [
+        ("html-page", "html", "is not valid JSON (text/html"),
+        ("cut-short", "truncated", "is not valid JSON (application/json"),
+    ]:
+        harness.simulator.inject_fault(KLINES, fault, times=3)  # one bad answer per attempt
+        queue.enqueue(harness.klines_job(60, job_id=job_id))
+        status = harness.wait(job_id)
+        assert status.state is JobState.DEAD and status.attempts == 3, status
+        assert expected in (status.error or "")
+        assert harness.manifest(status) is None and status.outputs == {}
+
+    good = harness.klines_job(60, job_id="still-working")
+    queue.enqueue(good)
+    assert harness.wait(good.job_id).state is JobState.SUCCEEDED
+    assert all(process.poll() is None for process in harness.processes)  # the worker never crashed
+    assert "-1121" in harness.logs() and "secret" not in harness.logs().lower()
+
+
+def test_s3_down_during_a_write_leaves_nothing_complete(harness: Harness) -> None:
+    job = harness.klines_job(60, job_id="no-storage")
+    harness.queue.enqueue(job)
+    harness.start_worker(LAKE_S3__ENDPOINT="http://127.0.0.1:9")  # nothing listens: storage is down
+    status = harness.wait(job.job_id)
+    assert status.state is JobState.DEAD and status.attempts == 3
+    assert "writing page to s3://" in (status.error or "")
+    assert harness.manifest(status) is None
+
+
+def test_sigterm_releases_a_running_job_for_another_worker(sql_settings: LakeSettings, tmp_path: Path) -> None:
+    with harness_for(sql_settings, tmp_path, SimulatorConfig(latency_seconds=0.3)) as harness:
+        job = harness.klines_job(minutes=19_500)  # 20 pages at 0.3 s: longer than the 1 s grace
+        harness.queue.enqueue(job)
+        first = harness.start_worker()
+        wait_until(lambda: len(harness.served()) >= 2, 30, "the job to start")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=20) == 0
+        released = harness.queue.status(job.job_id)
+        assert released is not None and released.state is JobState.QUEUED and released.attempts == 0
+
+        harness.start_worker()
+        status = harness.wait(job.job_id)
+        assert status.state is JobState.SUCCEEDED and status.attempts == 1
+        manifest = harness.manifest(status)
+        assert manifest is not None and manifest["records"] == 19_500
+
+
+def test_enqueue_and_status_from_the_command_line(harness: Harness) -> None:
+    env = harness.env
+    enqueue = subprocess.run(
+        [
+            SCRAPWORKER,
+            "enqueue",
+            "--job-id",
+            "cli-1",
+            "--endpoint",
+            "klines",
+            "--param",
+            "symbol=BTCUSDT",
+            "--param",
+            "interval=1m",
+            "--window-start",
+            "2026-10-01T00:00:00+00:00",
+            "--window-end",
+            "2026-10-01T00:30:00+00:00",
+            "--prefix",
+            f"tests/{harness.prefix}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert enqueue.returncode == 0, enqueue.stderr
+    assert json.loads(enqueue.stdout) == {"job_id": "cli-1", "state": "queued"}
+    refused = subprocess.run(
+        [SCRAPWORKER, "enqueue", "--job-id", "cli-2", "--endpoint", "klines", "--prefix", "x", "--param", "symbol=B"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "interval: required" in refused.stderr
+    harness.start_worker()
+    status = subprocess.run([SCRAPWORKER, "status", "cli-1", "--wait", "60"], env=env, capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["outputs"]["records"] == 30
+    assert os.environ.get("LAKE_QUEUE__PREFIX") is None  # the test never leaked its settings
