@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request
@@ -50,6 +51,7 @@ class BudgetMiddleware:
             wait = await asyncio.to_thread(limiter.reserve, weight)
             if wait <= 0:
                 run.weight_spent += weight
+                request.meta["sent_at"] = time.time()
                 return
             if wait > limiter.group.max_pause_seconds:
                 raise BudgetExhaustedError(
@@ -64,7 +66,7 @@ class BudgetMiddleware:
         header = run.limiter.group.used_weight_header
         used = response.headers.get(header) if header else None
         if used is not None and used.isdigit():
-            await asyncio.to_thread(run.limiter.sync_used_weight, int(used))
+            await asyncio.to_thread(run.limiter.sync_used_weight, int(used), request.meta["sent_at"])
         if response.status not in RATE_LIMITED:
             return response
         retry_after = _retry_after(response)

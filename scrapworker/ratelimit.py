@@ -39,9 +39,13 @@ _SYNC = """
 local now, burst, rate, ceiling = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+-- `now` is when the request was sent, often before the bucket's last update: never move its clock back.
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+  ts = now
+end
 if ceiling < tokens then tokens = ceiling end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return tostring(tokens)
 """
@@ -76,13 +80,16 @@ class RateLimiter:
         )
         return cast(int, wait_ms) / 1000
 
-    def sync_used_weight(self, used: int, now: float | None = None) -> float:
-        """Re-sync from the API's count of weight used in its current window; returns the tokens left.
+    def sync_used_weight(self, used: int, sent_at: float) -> float:
+        """Re-sync from the API's count of weight used in its window; returns the tokens left.
 
-        With u used, the rest of this window may spend limit - u, and the refill until the window ends
-        is already promised: so the bucket may hold at most limit - u - refill(time left).
+        With u used, the rest of that window may spend limit - u, and the refill until it ends is
+        already promised: so the bucket may hold at most limit - u - refill(time left). The window is
+        the one the request was *sent* in: the API counted it on arrival, and a reply that comes back
+        after a window boundary still speaks of the old window (using the reply's time here would put
+        the bucket a whole window into debt).
         """
-        now = time.time() if now is None else now
+        now = sent_at
         window = self.group.window_seconds
         left_in_window = window - (now % window)
         ceiling = self.group.weight_per_window - used - self.group.refill_per_second * left_in_window
