@@ -116,7 +116,23 @@ def spark_conf(settings: LakeSettings) -> dict[str, str]:
         # The machine's hostname may not resolve to a reachable address; loopback always does.
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
-    return conf | spark_catalog_conf(settings)
+    return conf | spark_catalog_conf(settings) | spark_raw_storage_conf(settings)
+
+
+def spark_raw_storage_conf(settings: LakeSettings) -> dict[str, str]:
+    """Where Spark jobs read raw landings (jobs/raw_landing.py): `spark.lake.s3.*`."""
+    s3 = settings.s3
+    conf = {
+        "spark.lake.s3.raw-bucket": s3.raw_bucket,
+        "spark.lake.s3.region": s3.region,
+        "spark.lake.s3.path-style": str(s3.path_style).lower(),
+    }
+    if s3.endpoint:
+        conf["spark.lake.s3.endpoint"] = s3.endpoint
+    if s3.access_key_id and s3.secret_access_key:
+        conf["spark.lake.s3.access-key-id"] = s3.access_key_id
+        conf["spark.lake.s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
+    return conf
 
 
 def spark_jars(jars_dir: Path) -> list[Path]:

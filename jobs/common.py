@@ -1,0 +1,134 @@
+"""What every Spark job shares: the session, slot arguments, namespace and schema checks, the result line.
+
+A job takes its catalog from Spark conf (spark-submit --properties-file, rendered by
+lake.catalog_config) and never from this code, so the same job runs against the embedded JDBC catalog
+and against Nessie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
+
+from jobs.slots import Slot, parse_utc, partition_to_slot, slots_between
+
+RESULT_PREFIX = "LAKE_RESULT "
+
+
+class JobInputError(ValueError):
+    """Arguments or inputs a job cannot work with; the message says which."""
+
+
+class NamespaceMissingError(JobInputError):
+    pass
+
+
+class SchemaMismatchError(JobInputError):
+    pass
+
+
+def spark_session(app_name: str) -> SparkSession:
+    spark = SparkSession.builder.appName(app_name).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def add_slot_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("slots (one partition key, or a range for backfills)")
+    group.add_argument("--partition-key", help="one slot, e.g. 2026-11-01-00:15")
+    group.add_argument("--start", help="first slot start (ISO-8601, UTC) of a range")
+    group.add_argument("--end", help="end of the range (exclusive)")
+    group.add_argument("--cadence-minutes", type=int, required=True, help="slot length in minutes")
+
+
+def slots_from(args: argparse.Namespace) -> list[Slot]:
+    if args.partition_key and (args.start or args.end):
+        raise JobInputError("give --partition-key or --start/--end, not both")
+    if args.partition_key:
+        return [partition_to_slot(args.partition_key, args.cadence_minutes)]
+    if not (args.start and args.end):
+        raise JobInputError("give --partition-key, or --start and --end")
+    slots = slots_between(parse_utc(args.start), parse_utc(args.end), args.cadence_minutes)
+    if not slots:
+        raise JobInputError(f"no slot starts in [{args.start}, {args.end})")
+    return slots
+
+
+def current_catalog(spark: SparkSession) -> str:
+    return str(spark.conf.get("spark.sql.defaultCatalog"))
+
+
+def require_namespace(spark: SparkSession, table: str) -> None:
+    """Fail before any data file is written when the table's namespace does not exist.
+
+    Nessie fails only at commit, after the files were uploaded; the JDBC catalog creates the namespace
+    silently. Checking first makes both refuse the write the same way.
+    """
+    namespace = table.rpartition(".")[0]
+    catalog = current_catalog(spark)
+    names = {row[0] for row in spark.sql(f"SHOW NAMESPACES IN {catalog}").collect()}
+    if namespace not in names:
+        raise NamespaceMissingError(
+            f"namespace {namespace!r} does not exist in catalog {catalog!r}: run `lake bootstrap` first"
+        )
+
+
+def table_exists(spark: SparkSession, table: str) -> bool:
+    return bool(spark.catalog.tableExists(table))
+
+
+def check_schema(table: str, declared: StructType, actual: StructType) -> None:
+    """The table's columns must be the declared ones, with the same types: else name the column."""
+    have = {field.name: field.dataType for field in actual.fields}
+    want = {field.name: field.dataType for field in declared.fields}
+    problems = [f"column {name!r} is missing from {table}" for name in want if name not in have]
+    problems += [f"column {name!r} of {table} is not declared by the job" for name in have if name not in want]
+    problems += [
+        f"column {name!r} of {table} is {have[name].simpleString()}, the job writes {kind.simpleString()}"
+        for name, kind in want.items()
+        if name in have and have[name] != kind
+    ]
+    if problems:
+        raise SchemaMismatchError("; ".join(problems))
+
+
+def ensure_table(
+    spark: SparkSession,
+    table: str,
+    schema: StructType,
+    partitioned_by: Sequence[str],
+    properties: dict[str, str] | None = None,
+) -> bool:
+    """Create the table with its declared schema and spec, or check the existing one. True when created."""
+    require_namespace(spark, table)
+    if table_exists(spark, table):
+        check_schema(table, schema, spark.table(table).schema)
+        return False
+    columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields)
+    props = {"format-version": "2"} | (properties or {})
+    tblproperties = ", ".join(f"'{key}'='{value}'" for key, value in props.items())
+    partitioning = f"PARTITIONED BY ({', '.join(partitioned_by)})" if partitioned_by else ""
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING iceberg {partitioning} TBLPROPERTIES ({tblproperties})"
+    )
+    return True
+
+
+def emit_result(**fields: Any) -> None:
+    """One line the launcher parses into run metadata (rows written, partitions, ...)."""
+    print(RESULT_PREFIX + json.dumps(fields, default=str), flush=True)
+
+
+def run_main(main: Any) -> None:
+    """Run a job's main; a JobInputError becomes one clear line on stderr and exit status 2."""
+    try:
+        main()
+    except JobInputError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)

@@ -1,0 +1,81 @@
+"""Tables written through pyiceberg: declared here with schema and partition spec, created on first write.
+
+(The Spark jobs declare their own tables in jobs/; both create only inside namespaces that exist and
+refuse a table whose columns differ from the declaration, naming the column.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.transforms import IdentityTransform
+from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
+
+from lake.catalog import require_namespace
+
+
+class SchemaMismatchError(ValueError):
+    """An existing table's columns differ from the declaration; the message names each column."""
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    identifier: str
+    schema: Schema
+    spec: PartitionSpec
+
+
+def _identity(source_id: int, field_id: int, name: str) -> PartitionField:
+    return PartitionField(source_id=source_id, field_id=field_id, transform=IdentityTransform(), name=name)
+
+
+# One row per complete landing: the seed's columns, plus what makes a row traceable to its landing.
+SIGNALS = TableDefinition(
+    identifier="landing.signals",
+    schema=Schema(
+        NestedField(1, "run_id", StringType(), required=False),
+        NestedField(2, "endpoint", StringType(), required=True),
+        NestedField(3, "s3_path", StringType(), required=True),
+        NestedField(4, "ds", StringType(), required=True),
+        NestedField(5, "hr", IntegerType(), required=True),
+        NestedField(6, "min", IntegerType(), required=True),
+        NestedField(7, "published_at", TimestamptzType(), required=True),
+        NestedField(8, "job_id", StringType(), required=True),
+        NestedField(9, "record_count", LongType(), required=True),
+        NestedField(10, "manifest_key", StringType(), required=True),
+        identifier_field_ids=[8],
+    ),
+    spec=PartitionSpec(_identity(4, 1000, "ds"), _identity(5, 1001, "hr"), _identity(6, 1002, "min")),
+)
+
+
+def ensure_table(catalog: Catalog, definition: TableDefinition) -> Table:
+    """Load the table, checking its columns, or create it (only inside an existing namespace)."""
+    require_namespace(catalog, definition.identifier)
+    try:
+        table = catalog.load_table(definition.identifier)
+    except NoSuchTableError:
+        return catalog.create_table_if_not_exists(
+            definition.identifier, schema=definition.schema, partition_spec=definition.spec
+        )
+    check_schema(definition, table.schema())
+    return table
+
+
+def check_schema(definition: TableDefinition, actual: Schema) -> None:
+    want = {field.name: field for field in definition.schema.fields}
+    have = {field.name: field for field in actual.fields}
+    problems = [f"column {name!r} is missing from {definition.identifier}" for name in want if name not in have]
+    problems += [f"column {name!r} of {definition.identifier} is not declared" for name in have if name not in want]
+    problems += [
+        f"column {name!r} of {definition.identifier} is {have[name].field_type}, declared {field.field_type}"
+        for name, field in want.items()
+        if name in have and have[name].field_type != field.field_type
+    ]
+    if problems:
+        raise SchemaMismatchError("; ".join(problems))

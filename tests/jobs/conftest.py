@@ -1,0 +1,55 @@
+"""Fixtures for the Spark jobs: raw landings made from the market-API simulator's real answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from lake.settings import LakeSettings
+from lake.storage import s3_client
+from scrapworker.landing import Landing
+from scrapworker.protocol import JobSpec
+from scrapworker.simulator import MarketSimulator
+
+Lander = Callable[[str, datetime, int], str]
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[MarketSimulator]:
+    with MarketSimulator() as running:
+        yield running
+
+
+@pytest.fixture
+def land_klines(sql_settings: LakeSettings, simulator: MarketSimulator, unique_name: str) -> Lander:
+    """Land `minutes` one-minute klines of `symbol` from `start` as scrapworker would; returns the manifest key."""
+
+    def land(symbol: str, start: datetime, minutes: int) -> str:
+        end = start + timedelta(minutes=minutes)
+        spec = JobSpec.model_validate(
+            {
+                "job_id": f"{unique_name}-{symbol}-{start:%H%M}".replace("_", "-"),
+                "endpoint": "klines",
+                "params": {"symbol": symbol, "interval": "1m"},
+                "window": {"start": start, "end": end},
+                "landing_prefix": "tests/jobs",
+            }
+        )
+        landing = Landing(s3_client(sql_settings), sql_settings.s3.raw_bucket, spec)
+        query = {
+            "symbol": symbol,
+            "interval": "1m",
+            "startTime": str(int(start.timestamp() * 1000)),
+            "endTime": str(int(end.timestamp() * 1000) - 1),
+            "limit": "1000",
+        }
+        response = requests.get(f"{simulator.base_url}/api/v3/klines", params=query, timeout=10)
+        response.raise_for_status()
+        landing.write_page(response.content, query, len(response.json()))
+        landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))
+        return landing.manifest_key
+
+    return land

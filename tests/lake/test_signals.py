@@ -1,0 +1,95 @@
+"""Signal publishing: one row per complete landing, on both catalog kinds; a catalog failure is retried alone."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from jobs.slots import partition_to_slot
+from lake.catalog import open_catalog
+from lake.settings import LakeSettings
+from lake.signals import LandingIncompleteError, publish, read_signal
+from lake.storage import s3_client
+from lake.tables import SIGNALS, SchemaMismatchError, TableDefinition, ensure_table
+from scrapworker.landing import Landing
+from scrapworker.protocol import JobSpec
+
+
+def landed(settings: LakeSettings) -> str:
+    spec = JobSpec.model_validate(
+        {
+            "job_id": f"sig-{secrets.token_hex(4)}",
+            "endpoint": "klines",
+            "params": {"symbol": "BTCUSDT", "interval": "1m"},
+            "window": {"start": "2026-11-01T00:15:00Z", "end": "2026-11-01T00:30:00Z"},
+            "landing_prefix": "tests/signals",
+        }
+    )
+    landing = Landing(s3_client(settings), settings.s3.raw_bucket, spec)
+    landing.write_page(b"[[1],[2],[3]]", {}, 3)
+    landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))
+    return landing.manifest_key
+
+
+def signal_rows(settings: LakeSettings, job_id: str) -> list[dict[str, object]]:
+    table = open_catalog(settings).load_table(SIGNALS.identifier)
+    return table.scan(row_filter=f"job_id == '{job_id}'").to_arrow().to_pylist()
+
+
+@pytest.mark.parametrize("kind", ["sql", "rest"])
+def test_publishing_the_same_job_twice_leaves_one_row(kind: str, request: pytest.FixtureRequest) -> None:
+    settings: LakeSettings = request.getfixturevalue(f"{kind}_settings")
+    s3, bucket = s3_client(settings), settings.s3.raw_bucket
+    manifest_key = landed(settings)
+    slot = partition_to_slot("2026-11-01-00:15", 15)
+    signal = read_signal(s3, bucket, manifest_key, slot, run_id="run-1")
+    publish(open_catalog(settings), signal)
+    publish(open_catalog(settings), read_signal(s3, bucket, manifest_key, slot, run_id="run-2"))
+
+    [row] = signal_rows(settings, signal.job_id)
+    assert (row["ds"], row["hr"], row["min"]) == ("2026-11-01", 0, 15)
+    assert row["record_count"] == 3 and row["endpoint"] == "klines" and row["run_id"] == "run-2"
+    assert row["s3_path"] == f"s3://{bucket}/{manifest_key.rpartition('/')[0]}/"
+
+
+def test_a_catalog_failure_leaves_the_landing_and_the_publish_is_retried_alone(sql_settings: LakeSettings) -> None:
+    s3, bucket = s3_client(sql_settings), sql_settings.s3.raw_bucket
+    manifest_key = landed(sql_settings)
+    before = s3.list_objects_v2(Bucket=bucket, Prefix=manifest_key.rpartition("/")[0])["Contents"]
+    signal = read_signal(s3, bucket, manifest_key, partition_to_slot("2026-11-01-00:15", 15), run_id="r")
+    broken = sql_settings.model_copy(
+        update={"catalog": sql_settings.catalog.model_copy(update={"uri": "postgresql://127.0.0.1:9/lake_catalog"})}
+    )
+    with pytest.raises(Exception, match=r"Connection refused|connection to server"):
+        publish(open_catalog(broken), signal)
+    after = s3.list_objects_v2(Bucket=bucket, Prefix=manifest_key.rpartition("/")[0])["Contents"]
+    assert [(o["Key"], o["ETag"]) for o in after] == [(o["Key"], o["ETag"]) for o in before]
+
+    publish(open_catalog(sql_settings), signal)  # the retry: no re-crawl, no re-landing
+    assert len(signal_rows(sql_settings, signal.job_id)) == 1
+
+
+def test_no_signal_for_an_incomplete_landing(sql_settings: LakeSettings) -> None:
+    with pytest.raises(LandingIncompleteError, match="the landing is not complete"):
+        read_signal(
+            s3_client(sql_settings),
+            sql_settings.s3.raw_bucket,
+            "tests/none/manifest.json",
+            partition_to_slot("2026-11-01-00:15", 15),
+            run_id=None,
+        )
+
+
+def test_an_existing_table_with_other_columns_is_refused_by_name(sql_settings: LakeSettings, unique_name: str) -> None:
+    catalog = open_catalog(sql_settings)
+    identifier = f"landing.{unique_name}"
+    catalog.create_table(identifier, schema=pa.schema([("job_id", pa.string()), ("record_count", pa.string())]))
+    definition = TableDefinition(identifier, SIGNALS.schema, SIGNALS.spec)
+    with pytest.raises(SchemaMismatchError) as raised:
+        ensure_table(catalog, definition)
+    message = str(raised.value)
+    assert f"column 'endpoint' is missing from {identifier}" in message
+    assert "column 'record_count'" in message and "declared long" in message
