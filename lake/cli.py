@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from lake.settings import LakeSettings, SettingsError, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _stack(settings: LakeSettings):  # type: ignore[no-untyped-def]  # lazy: psycopg2 only when needed
@@ -73,6 +76,25 @@ def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
+    """Run a `dagster` command against the embedded instance, e.g. `lake dagster dev`."""
+    import subprocess
+
+    from lake.dagster_home import environment
+    from lake.settings import default_env_file
+
+    command = [str(Path(sys.executable).parent / "dagster"), *args.dagster_args]
+    if args.dagster_args[:1] == ["dev"] and "-w" not in args.dagster_args and "-m" not in args.dagster_args:
+        command += ["-w", str(REPO_ROOT / "workspace.yaml")]
+    return subprocess.call(command, env=environment(settings, default_env_file()), cwd=REPO_ROOT)
+
+
+def cmd_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
+    from lake.demo import main as demo
+
+    return demo(settings, args.demo_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,11 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
         handler=cmd_settings
     )
+    dagster = commands.add_parser("dagster", help="a dagster command on the embedded instance (`lake dagster dev`)")
+    dagster.add_argument("dagster_args", nargs=argparse.REMAINDER)
+    dagster.set_defaults(handler=cmd_dagster)
+    demo = commands.add_parser("demo", help="the scraper pipeline end to end (--offline: on the simulator)")
+    demo.add_argument("demo_args", nargs=argparse.REMAINDER)
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
+# Commands whose own options pass through untouched (`lake demo --offline`, `lake dagster dev -p 3001`).
+PASSTHROUGH = {"demo": "demo_args", "dagster": "dagster_args"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in PASSTHROUGH:
+        args = build_parser().parse_args(argv[:1])
+        setattr(args, PASSTHROUGH[argv[0]], argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     handler: Callable[[LakeSettings, argparse.Namespace], int] = args.handler
     try:
         settings = load_settings()

@@ -16,6 +16,7 @@ import pytest
 from lake.bootstrap import bootstrap
 from lake.settings import LakeSettings, load_settings
 from lake.stack import Stack
+from scrapworker.simulator import MarketSimulator
 from tests.support import free_port_base, make_lake_home
 
 
@@ -72,6 +73,13 @@ def spark(sql_settings: LakeSettings) -> Iterator[object]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[MarketSimulator]:
+    """The market-API simulator on a free loopback port, for the whole session."""
+    with MarketSimulator() as running:
+        yield running
 
 
 @pytest.fixture

@@ -105,6 +105,11 @@ class Stack:
             "LAKE_S3__PATH_STYLE": "true",
             "LAKE_S3__RAW_BUCKET": self.raw_bucket,
             "LAKE_QUEUE__URL": f"redis://127.0.0.1:{port(components.REDIS_PORT)}/0",
+            # The driver named: SQLAlchemy 2.1 would pick psycopg 3, whose binding Dagster's SQL trips on.
+            "LAKE_DAGSTER__POSTGRES_URL": (
+                f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
+                f"@127.0.0.1:{port(components.POSTGRES_PORT)}/{components.DAGSTER_DATABASE}"
+            ),
             "LAKE_CATALOG__KIND": catalog_kind,
         }
         if catalog_kind == "sql":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,12 +15,6 @@ from scrapworker.protocol import JobSpec
 from scrapworker.simulator import MarketSimulator
 
 Lander = Callable[[str, datetime, int], str]
-
-
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[MarketSimulator]:
-    with MarketSimulator() as running:
-        yield running
 
 
 @pytest.fixture

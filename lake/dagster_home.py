@@ -1,0 +1,56 @@
+"""The Dagster instance for the embedded stack: `$LAKE_HOME/dagster/dagster.yaml`, and the environment
+`dagster` commands need (`lake dagster dev`, `lake dagster asset materialize ...`).
+
+Storage is PostgreSQL (the stack's `dagster` database). Runs use the DefaultRunCoordinator: the
+queued coordinator's daemon hop costs seconds a run, which matters at minute cadence (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lake.settings import LakeSettings, SettingsError
+
+DAGSTER_YAML = """\
+# Written by `lake dagster`: the embedded stack's Dagster instance. The storage URL comes from the
+# environment (LAKE_DAGSTER__POSTGRES_URL, in $LAKE_HOME/lake.env), never from this file.
+storage:
+  postgres:
+    postgres_url:
+      env: LAKE_DAGSTER__POSTGRES_URL
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+run_launcher:
+  module: dagster._core.launcher
+  class: DefaultRunLauncher
+telemetry:
+  enabled: false
+"""
+
+
+def prepare(settings: LakeSettings) -> Path:
+    if settings.dagster.postgres_url is None:
+        raise SettingsError(
+            "LAKE_DAGSTER__POSTGRES_URL is not set: start the embedded stack (`lake stack up`) "
+            "or point it at your PostgreSQL"
+        )
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    return home
+
+
+def environment(settings: LakeSettings, env_file: Path | None = None) -> dict[str, str]:
+    """The process environment for a `dagster` command against this instance and these settings."""
+    home = prepare(settings)
+    assert settings.dagster.postgres_url is not None
+    env = dict(os.environ) | {
+        "DAGSTER_HOME": str(home),
+        "LAKE_DAGSTER__POSTGRES_URL": settings.dagster.postgres_url.get_secret_value(),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    if env_file is not None:
+        env["LAKE_ENV_FILE"] = str(env_file)
+    return env

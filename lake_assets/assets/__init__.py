@@ -1,0 +1,1 @@
+"""Asset groups, one per seed pipeline: hello, static table, ds/hr/min table, scraper."""

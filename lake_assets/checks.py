@@ -1,0 +1,114 @@
+"""Asset checks. Above all: no Iceberg table may hold a partition with a NULL value (blocking).
+
+A blocking check that fails with severity ERROR keeps the assets downstream of its table from running
+in the same run, so a NULL partition cannot flow on unnoticed.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
+import dagster as dg
+
+from lake.null_partitions import find_null_partitions, null_partition_counts
+from lake.signals import LandingIncompleteError
+from lake.tables import SIGNALS
+from lake_assets.assets.scraper import klines, signals
+from lake_assets.assets.spark_tables import PARTITIONED_TABLE, STATIC_TABLE, partitioned_data, static_data
+from lake_assets.context import SETTINGS
+from lake_assets.landings import LANDINGS, manifest_key
+from lake_assets.partitions import slots_of_run
+from lake_assets.resources import CatalogResource, QueueResource, S3Resource
+
+MINUTES = SETTINGS.partitions.cadence_minutes
+
+
+def null_partition_check(asset: dg.AssetsDefinition, table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset,
+        name="no_null_partitions",
+        blocking=True,
+        description=f"No partition of {table} has a NULL value (manifest metadata only; no data scan).",
+    )
+    def _check(catalog: CatalogResource) -> dg.AssetCheckResult:
+        found = find_null_partitions(catalog.catalog().load_table(table))
+        return dg.AssetCheckResult(
+            passed=not found,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "null_partitions": len(found),
+                "rows_in_null_partitions": sum(p.record_count for p in found),
+                "by_kind": dg.MetadataValue.json(null_partition_counts(found)),
+                "offending": dg.MetadataValue.md("\n".join(f"- {p.describe()}" for p in found[:50]) or "none"),
+            },
+        )
+
+    return _check
+
+
+@dg.asset_check(
+    asset=signals,
+    name="signals_complete",
+    description="Every slot of the run has one signal per expected landing job.",
+)
+def signals_complete(
+    context: dg.AssetCheckExecutionContext, queue: QueueResource, catalog: CatalogResource
+) -> dg.AssetCheckResult:
+    slots = slots_of_run(dict(context.run.tags), MINUTES)
+    endpoints = queue.endpoints()
+    expected = {
+        spec.job_id for slot in slots for landing in LANDINGS for spec in landing.jobs(slot.start, slot.end, endpoints)
+    }
+    table = catalog.catalog().load_table(SIGNALS.identifier)
+    present = (
+        set(table.scan(selected_fields=("job_id",)).to_arrow().column("job_id").to_pylist()) if expected else set()
+    )
+    missing = sorted(expected - present)
+    return dg.AssetCheckResult(
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "expected": len(expected),
+            "missing": len(missing),
+            "missing_jobs": dg.MetadataValue.json(missing[:50]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=signals,
+    name="landing_matches_signal",
+    description="Each signal's record count equals its landing manifest's.",
+)
+def landing_matches_signal(
+    context: dg.AssetCheckExecutionContext, queue: QueueResource, s3: S3Resource, catalog: CatalogResource
+) -> dg.AssetCheckResult:
+    from lake.signals import read_signal
+
+    slots = slots_of_run(dict(context.run.tags), MINUTES)
+    table = catalog.catalog().load_table(SIGNALS.identifier)
+    rows = table.scan(selected_fields=("job_id", "record_count")).to_arrow().to_pylist()
+    published = {row["job_id"]: row["record_count"] for row in rows}
+    client, endpoints, mismatches = s3.client(), queue.endpoints(), []
+    for slot in slots:
+        for landing in LANDINGS:
+            for spec in landing.jobs(slot.start, slot.end, endpoints):
+                try:
+                    landed = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=None).record_count
+                except LandingIncompleteError:
+                    mismatches.append(f"{spec.job_id}: no manifest")
+                    continue
+                if published.get(spec.job_id) != landed:
+                    mismatches.append(f"{spec.job_id}: manifest {landed}, signal {published.get(spec.job_id)}")
+    return dg.AssetCheckResult(
+        passed=not mismatches,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"checked_slots": len(slots), "mismatches": dg.MetadataValue.json(mismatches[:50])},
+    )
+
+
+CHECKS = [
+    null_partition_check(partitioned_data, PARTITIONED_TABLE),
+    null_partition_check(static_data, STATIC_TABLE),
+    null_partition_check(signals, SIGNALS.identifier),
+    null_partition_check(klines, "market.klines"),
+    signals_complete,
+    landing_matches_signal,
+]

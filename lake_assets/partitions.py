@@ -1,0 +1,41 @@
+"""Slot partitions: minute-resolution time windows keyed `YYYY-MM-DD-HH:MM` (UTC, window start).
+
+The cadence and first slot come from the settings (LAKE_PARTITIONS__*). Every asset maps its
+partition(s) to slots with jobs.slots, the one mapping the Spark jobs and the Airflow side share.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs.slots import KEY_FORMAT, Slot, partition_to_slot, slots_between
+from lake.settings import PartitionSettings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+
+
+def slot_partitions(settings: PartitionSettings) -> dg.TimeWindowPartitionsDefinition:
+    minutes = settings.cadence_minutes
+    cron = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
+    return dg.TimeWindowPartitionsDefinition(
+        start=settings.start, fmt=KEY_FORMAT, cron_schedule=cron, timezone="UTC", end_offset=0
+    )
+
+
+def slots_of(context: dg.AssetExecutionContext, minutes: int) -> list[Slot]:
+    """The slots of this run: one partition, or a whole range (single-run backfill)."""
+    window = context.partition_time_window
+    return slots_between(window.start, window.end, minutes)
+
+
+def slots_of_run(tags: dict[str, str], minutes: int) -> list[Slot]:
+    """The slots a run covers, from its tags (asset checks see the run, not a partition)."""
+    if PARTITION_TAG in tags:
+        return [partition_to_slot(tags[PARTITION_TAG], minutes)]
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        first = partition_to_slot(tags[RANGE_START_TAG], minutes)
+        last = partition_to_slot(tags[RANGE_END_TAG], minutes)
+        return slots_between(first.start, last.end, minutes)
+    return []
