@@ -105,17 +105,13 @@ def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
 
     from lake.dagster_home import environment
     from lake_assets.assets.scraper import RAW_LANDINGS, klines, signals
-    from lake_assets.checks import CHECKS
+    from lake_assets.checks import checks_for
     from lake_assets.resources import all_resources
 
     os.environ.update({k: v for k, v in environment(settings).items() if k.startswith(("DAGSTER_", "LAKE_DAGSTER"))})
     instance = dg.DagsterInstance.get()
     assets = [*RAW_LANDINGS, signals, klines]
-    checks = [
-        check
-        for check in CHECKS
-        if check.check_keys and next(iter(check.check_keys)).asset_key in {a.key for a in assets}
-    ]
+    checks = checks_for(assets)
     slots = last_complete_slots(settings, count)
     say(
         f"== materialising {len(slots)} slot(s) of the scraper pipeline "

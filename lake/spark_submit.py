@@ -46,9 +46,9 @@ class SparkJobResult:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def submit(settings: LakeSettings, job: str, args: list[str], timeout: float = 3600) -> SparkJobResult:
-    """spark-submit jobs/<job>.py with `args`; returns its LAKE_RESULT fields, raises SparkJobError."""
-    script = JOBS_DIR / f"{job}.py"
+def submit(settings: LakeSettings, job: str | Path, args: list[str], timeout: float = 3600) -> SparkJobResult:
+    """spark-submit jobs/<job>.py (or a script path) with `args`; returns its LAKE_RESULT fields."""
+    script = job if isinstance(job, Path) else JOBS_DIR / f"{job}.py"
     if not script.is_file():
         raise ValueError(f"no Spark job {job!r} in {JOBS_DIR}")
     with tempfile.TemporaryDirectory(prefix="lake-submit-") as tmp:
@@ -74,12 +74,12 @@ def submit(settings: LakeSettings, job: str, args: list[str], timeout: float = 3
         completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
         seconds = time.monotonic() - started
     if completed.returncode != 0:
-        raise SparkJobError(job, completed.returncode, completed.stdout + completed.stderr)
+        raise SparkJobError(script.stem, completed.returncode, completed.stdout + completed.stderr)
     result: dict[str, Any] = {}
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line.removeprefix(RESULT_PREFIX))
-    return SparkJobResult(job=job, seconds=seconds, result=result)
+    return SparkJobResult(job=script.stem, seconds=seconds, result=result)
 
 
 def _jobs_archive(directory: Path) -> Path:

@@ -112,3 +112,9 @@ CHECKS = [
     signals_complete,
     landing_matches_signal,
 ]
+
+
+def checks_for(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """The checks that target any of `assets`, to materialise alongside them."""
+    keys = {key for asset in assets for key in asset.keys}
+    return [check for check in CHECKS if any(check_key.asset_key in keys for check_key in check.check_keys)]

@@ -96,7 +96,7 @@ def signals(
     for slot in slots_of(context, MINUTES):
         for landing in LANDINGS:
             for spec in landing.jobs(slot.start, slot.end, endpoints):
-                signal = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run_id)
+                signal = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
                 publish(lake_catalog, signal)
                 published += 1
     return dg.MaterializeResult(

@@ -1,0 +1,267 @@
+"""The Dagster code location against the embedded stack: every asset, the checks, range backfills.
+
+Runs execute in process on an ephemeral instance, except the CLI backfill, which uses the embedded
+PostgreSQL instance exactly as `lake dagster` does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from lake.catalog import open_catalog
+from lake.settings import LakeSettings
+from lake.stack import Stack
+from lake_assets.assets.hello import hello
+from lake_assets.assets.scraper import RAW_LANDINGS, klines, signals
+from lake_assets.assets.spark_tables import partitioned_data, partitioned_data_report, static_data
+from lake_assets.checks import CHECKS, checks_for
+from lake_assets.definitions import defs
+from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from lake_assets.resources import all_resources
+from scrapworker.protocol import JobState
+from scrapworker.queue import JobQueue
+from scrapworker.simulator import MarketSimulator
+from tests.support import LAKE, clean_environ
+
+SLOT = "2026-11-01-00:00"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@pytest.fixture(scope="module")
+def dagster_env(stack: Stack, sql_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
+    """An env file for Dagster and a worker: the session stack, a queue of its own, the simulator."""
+    path = stack.layout.home / f"dagster-{secrets.token_hex(3)}.env"
+    prefix = f"dagster-{secrets.token_hex(3)}"
+    path.write_text(
+        (stack.layout.home / "sql.env").read_text()
+        + f"LAKE_QUEUE__PREFIX={prefix}\nLAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
+    )
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def worker(dagster_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path_factory.mktemp("worker") / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "scrapworker"), "run", "--concurrency", "4"],
+        env=clean_environ(LAKE_ENV_FILE=str(dagster_env)),
+        stdout=log,
+        stderr=log,
+    )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def materialize(assets: list[Any], env_file: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*assets, *checks_for(assets)],
+        resources=all_resources(env_file=str(env_file)),
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
+        **kwargs,
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        assert event.materialization is not None
+        if event.materialization.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"{key} was not materialised")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {
+        "hello": "hello",
+        "seed/static_data": "static",
+        "seed/partitioned_data": "partitioned",
+        "seed/partitioned_data_report": "partitioned",
+        "raw_binance_klines": "scraper",
+        "landing/signals": "scraper",
+        "market/klines": "scraper",
+    }
+    blocking = {
+        key.asset_key.to_user_string()
+        for check in CHECKS
+        for key in check.check_keys
+        if key.name == "no_null_partitions"
+        and check.check_specs_by_output_name
+        and all(spec.blocking for spec in check.check_specs_by_output_name.values())
+    }
+    assert blocking == {"seed/static_data", "seed/partitioned_data", "landing/signals", "market/klines"}
+    assert graph.get(dg.AssetKey(["market", "klines"])).parent_keys == {
+        dg.AssetKey("raw_binance_klines"),
+        dg.AssetKey(["landing", "signals"]),
+    }
+
+
+def test_hello_maps_its_partition(dagster_env: Path) -> None:
+    result = materialize([hello], dagster_env, partition_key="2026-11-01-23:45")
+    assert result.success
+    assert metadata(result, "hello")["partition_values"] == "('2026-11-01', 23, 45)"
+
+
+@pytest.mark.spark
+def test_static_data_with_its_check(dagster_env: Path) -> None:
+    result = materialize([static_data], dagster_env)
+    assert result.success
+    assert metadata(result, "seed/static_data")["rows"] == 3
+    assert check_results(result) == {"seed/static_data:no_null_partitions": True}
+
+
+@pytest.mark.spark
+def test_a_range_of_the_spark_assets_is_one_run_and_one_submit(dagster_env: Path) -> None:
+    tags = {RANGE_START_TAG: "2026-11-02-00:00", RANGE_END_TAG: "2026-11-02-00:45"}
+    result = materialize([partitioned_data, partitioned_data_report], dagster_env, tags=tags)
+    assert result.success
+    assert metadata(result, "seed/partitioned_data")["slots"] == 4  # one spark-submit wrote all four
+    report = metadata(result, "seed/partitioned_data_report")
+    assert report["rows_by_slot"] == {
+        "2026-11-02-00:00": 10,
+        "2026-11-02-00:15": 10,
+        "2026-11-02-00:30": 10,
+        "2026-11-02-00:45": 10,
+    }
+    assert check_results(result) == {"seed/partitioned_data:no_null_partitions": True}
+
+
+@pytest.mark.spark
+def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
+    dagster_env: Path, spark: Any, sql_settings: LakeSettings
+) -> None:
+    assert materialize([partitioned_data], dagster_env, partition_key="2026-11-03-00:00").success
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+    try:
+        # The real way: a value that does not cast becomes NULL, and so does its partition.
+        spark.sql(
+            "INSERT INTO seed.partitioned_data "
+            "SELECT 'bad', TIMESTAMP '2026-11-03 00:00:00', 1.0, '2026-11-03', CAST('zero' AS INT), 0"
+        )
+        result = materialize(
+            [partitioned_data, partitioned_data_report],
+            dagster_env,
+            partition_key="2026-11-03-00:15",
+            raise_on_error=False,
+        )
+        assert check_results(result) == {"seed/partitioned_data:no_null_partitions": False}
+        [evaluation] = result.get_asset_check_evaluations()
+        assert evaluation.severity is dg.AssetCheckSeverity.ERROR
+        assert "hr: null_value" in str(evaluation.metadata["offending"].value)
+        materialized = {
+            e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization
+        }
+        assert dg.AssetKey(["seed", "partitioned_data"]) in materialized
+        assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+    finally:
+        spark.sql("DELETE FROM seed.partitioned_data WHERE hr IS NULL")
+        spark.conf.set("spark.sql.ansi.enabled", "true")
+    assert materialize([partitioned_data], dagster_env, partition_key="2026-11-03-00:15").success
+
+
+@pytest.mark.spark
+def test_the_scraper_pipeline_for_a_slot(
+    dagster_env: Path, worker: subprocess.Popen[bytes], sql_settings: LakeSettings
+) -> None:
+    result = materialize([*RAW_LANDINGS, signals, klines], dagster_env, partition_key=SLOT)
+    assert result.success
+    landing = metadata(result, "raw_binance_klines")
+    assert (landing["jobs"], landing["records"], landing["pages"]) == (2, 30, 2)  # BTC and ETH, 15 klines each
+    assert metadata(result, "landing/signals")["rows"] == 2
+    assert metadata(result, "market/klines")["rows"] == 30
+    assert all(check_results(result).values()), check_results(result)
+    assert set(check_results(result)) >= {"landing/signals:signals_complete", "landing/signals:landing_matches_signal"}
+
+
+@pytest.mark.spark
+def test_a_catalog_failure_retries_the_signal_alone(
+    dagster_env: Path, worker: subprocess.Popen[bytes], sql_settings: LakeSettings, tmp_path: Path
+) -> None:
+    slot = "2026-11-01-01:00"
+    assert materialize([*RAW_LANDINGS], dagster_env, partition_key=slot).success
+    queue = JobQueue.from_url(sql_settings.queue.url, _prefix(dagster_env))
+    landed = {job_id: queue.status(job_id) for job_id in _job_ids(queue, "20261101T0100")}
+    assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
+
+    broken = tmp_path / "broken.env"
+    broken.write_text(dagster_env.read_text() + "LAKE_CATALOG__URI=postgresql://127.0.0.1:9/lake_catalog\n")
+    failed = materialize([signals], broken, partition_key=slot, raise_on_error=False)
+    assert not failed.success
+    retries = [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 3  # the signal step retried on its own ...
+
+    assert materialize([signals], dagster_env, partition_key=slot).success
+    for job_id, before in landed.items():  # ... and nothing was crawled again
+        after = queue.status(job_id)
+        assert after is not None and before is not None and after.attempts == before.attempts == 1
+    rows = open_catalog(sql_settings).load_table("landing.signals").scan(row_filter="ds == '2026-11-01' and hr == 1")
+    assert rows.to_arrow().num_rows == 2
+
+
+@pytest.mark.spark
+def test_a_range_backfill_from_the_dagster_cli_is_one_run(stack: Stack, sql_settings: LakeSettings) -> None:
+    env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_ENV_FILE=str(stack.layout.home / "sql.env"))
+    completed = subprocess.run(
+        [
+            LAKE,
+            "dagster",
+            "asset",
+            "materialize",
+            "--select",
+            "seed/partitioned_data",
+            "--partition-range",
+            "2026-11-04-00:00...2026-11-04-00:45",
+            "-m",
+            "lake_assets.definitions",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    output = completed.stdout + completed.stderr
+    assert output.count("RUN_SUCCESS") == 1
+    assert len({line.split(" - ")[3] for line in output.splitlines() if "RUN_START" in line}) == 1
+    table = open_catalog(sql_settings).load_table("seed.partitioned_data")
+    assert table.scan(row_filter="ds == '2026-11-04'").to_arrow().num_rows == 40
+
+
+@pytest.mark.spark
+def test_lake_demo_offline(stack: Stack) -> None:
+    env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_STACK__PORT_BASE=str(stack.layout.port_base))
+    completed = subprocess.run(
+        [LAKE, "demo", "--offline", "--slots", "1"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "landed 30 records" in completed.stdout
+    assert "checks 4/4 passed" in completed.stdout
+    assert "stack left running" in completed.stdout  # it was running before the demo: left alone
+
+
+def _prefix(env_file: Path) -> str:
+    return next(
+        line.split("=", 1)[1] for line in env_file.read_text().splitlines() if line.startswith("LAKE_QUEUE__PREFIX=")
+    )
+
+
+def _job_ids(queue: JobQueue, window_start: str) -> list[str]:
+    keys = queue.redis.keys(queue.key("job", f"*{window_start}*"))
+    return [str(key).rsplit(":job:", 1)[1] for key in keys]
