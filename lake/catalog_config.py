@@ -38,6 +38,12 @@ def warehouse_on_s3(settings: LakeSettings) -> bool:
     return urlsplit(settings.catalog.warehouse).scheme in ("s3", "s3a")
 
 
+def data_on_s3(settings: LakeSettings) -> bool:
+    """Table files live on S3: an s3:// warehouse, or any REST catalog (Nessie names its warehouse,
+    `warehouse`, and keeps the s3:// location in its own config, so the name alone does not tell)."""
+    return settings.catalog.kind == "rest" or warehouse_on_s3(settings)
+
+
 def pyiceberg_properties(settings: LakeSettings) -> dict[str, str]:
     """Keyword properties for `pyiceberg.catalog.load_catalog(settings.catalog.name, **props)`."""
     catalog = settings.catalog
@@ -84,7 +90,7 @@ def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
             # pyiceberg's SqlCatalog writes the V1 schema (with iceberg_type); Spark must agree.
             f"{prefix}.jdbc.schema-version": "V1",
         }
-    if warehouse_on_s3(settings):
+    if data_on_s3(settings):
         s3 = settings.s3
         conf[f"{prefix}.io-impl"] = S3_FILE_IO
         conf[f"{prefix}.client.region"] = s3.region

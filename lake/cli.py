@@ -95,6 +95,16 @@ def cmd_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
     return demo(settings, args.demo_args)
 
 
+def cmd_bridge(_: LakeSettings, args: argparse.Namespace) -> int:
+    """`lake bridge generate [--check]`: the Airflow DAGs from the Dagster definitions."""
+    if args.bridge_args[:1] != ["generate"]:
+        print("usage: lake bridge generate [--check] [--out DIR]", file=sys.stderr)
+        return 2
+    from airflow_bridge.generator import main as generate
+
+    return generate(args.bridge_args[1:])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -120,11 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the scraper pipeline end to end (--offline: on the simulator)")
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(handler=cmd_demo)
+    bridge = commands.add_parser("bridge", help="`lake bridge generate [--check]`: Airflow DAGs from the assets")
+    bridge.add_argument("bridge_args", nargs=argparse.REMAINDER)
+    bridge.set_defaults(handler=cmd_bridge)
     return parser
 
 
 # Commands whose own options pass through untouched (`lake demo --offline`, `lake dagster dev -p 3001`).
-PASSTHROUGH = {"demo": "demo_args", "dagster": "dagster_args"}
+PASSTHROUGH = {"demo": "demo_args", "dagster": "dagster_args", "bridge": "bridge_args"}
 
 
 def main(argv: list[str] | None = None) -> int:

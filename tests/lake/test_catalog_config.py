@@ -59,6 +59,9 @@ def test_rest_catalog_on_a_nessie_branch() -> None:
     assert props["s3.endpoint"] == "http://rustfs:9000"
     assert props["s3.force-virtual-addressing"] == "false"
     assert "prefix" not in props  # Nessie derives it; setting one breaks table paths
+    # Nessie names its warehouse; the files are still on S3, so Spark needs S3FileIO for them.
+    assert conf["spark.sql.catalog.lake.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert conf["spark.sql.catalog.lake.s3.endpoint"] == "http://rustfs:9000"
 
 
 def test_s3_warehouse_gives_spark_s3fileio_with_path_style() -> None:
