@@ -17,7 +17,7 @@ from lake.catalog import open_catalog
 from lake.settings import LakeSettings, load_settings
 from lake.spark_submit import SparkJobResult, submit
 from lake.storage import s3_client
-from scrapworker.endpoints import BUILTIN_CONFIG, EndpointCatalog, load_catalog
+from scrapworker.endpoints import EndpointCatalog, catalog_for
 from scrapworker.queue import JobQueue
 
 if TYPE_CHECKING:
@@ -41,18 +41,10 @@ class QueueResource(_FromSettings):
     """The scrapworker job queue (producer side) and the endpoint file the workers use."""
 
     def queue(self) -> JobQueue:
-        q = self.settings.queue
-        return JobQueue.from_url(
-            q.url,
-            q.prefix,
-            lease_seconds=q.lease_seconds,
-            max_attempts=q.max_attempts,
-            status_ttl_seconds=q.status_ttl_hours * 3600,
-        )
+        return JobQueue.from_settings(self.settings.queue)
 
     def endpoints(self) -> EndpointCatalog:
-        crawler = self.settings.crawler
-        return load_catalog(crawler.endpoints_file or BUILTIN_CONFIG, crawler.base_urls)
+        return catalog_for(self.settings.crawler)
 
 
 class S3Resource(_FromSettings):

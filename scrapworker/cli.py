@@ -10,24 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from lake.settings import LakeSettings, SettingsError, load_settings
-from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, EndpointCatalog, load_catalog
+from scrapworker.endpoints import ConfigError, EndpointCatalog, catalog_for, load_catalog
 from scrapworker.protocol import JobSpec, ParamValue
 from scrapworker.queue import JobQueue
 
 
 def queue_from_settings(settings: LakeSettings) -> JobQueue:
-    q = settings.queue
-    return JobQueue.from_url(
-        q.url,
-        q.prefix,
-        lease_seconds=q.lease_seconds,
-        max_attempts=q.max_attempts,
-        status_ttl_seconds=q.status_ttl_hours * 3600,
-    )
+    return JobQueue.from_settings(settings.queue)
 
 
 def catalog_from_settings(settings: LakeSettings) -> EndpointCatalog:
-    return load_catalog(settings.crawler.endpoints_file or BUILTIN_CONFIG, settings.crawler.base_urls)
+    return catalog_for(settings.crawler)
 
 
 def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:

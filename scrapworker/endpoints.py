@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lake.settings import CrawlerSettings
 from scrapworker.protocol import ParamValue, TimeWindow
 
 BUILTIN_CONFIG = Path(__file__).parent / "config" / "binance.yaml"
@@ -263,6 +264,11 @@ def load_catalog(path: Path = BUILTIN_CONFIG, base_urls: dict[str, str] | None =
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
     catalog = parse_catalog(text, str(path))
     return catalog.with_base_urls(base_urls) if base_urls else catalog
+
+
+def catalog_for(settings: CrawlerSettings) -> EndpointCatalog:
+    """The endpoint file the settings name (LAKE_CRAWLER__ENDPOINTS_FILE, else the shipped one), with overrides."""
+    return load_catalog(settings.endpoints_file or BUILTIN_CONFIG, settings.base_urls)
 
 
 def parse_catalog(text: str, source: str) -> EndpointCatalog:

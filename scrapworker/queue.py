@@ -30,6 +30,7 @@ from typing import Any, cast
 import redis
 from pydantic import ValidationError
 
+from lake.settings import QueueSettings
 from scrapworker.protocol import JOB_ID_PATTERN, JobSpec, JobState, JobStatus
 
 DEFAULT_PREFIX = "scrapworker"
@@ -203,6 +204,17 @@ class JobQueue:
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **options: Any) -> JobQueue:
         return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30), prefix, **options)
+
+    @classmethod
+    def from_settings(cls, settings: QueueSettings) -> JobQueue:
+        """The queue as every component configures it (LAKE_QUEUE__*): workers and producers alike."""
+        return cls.from_url(
+            settings.url,
+            settings.prefix,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            status_ttl_seconds=settings.status_ttl_hours * 3600,
+        )
 
     # -- keys ---------------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
