@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from airflow_bridge.operator import DagsterMaterializeOperator  # noqa: E402
 from airflow_bridge.runtime import AssetTarget, DagsterClient  # noqa: E402
 from lake.stack import Stack  # noqa: E402
-from tests.support import LAKE, clean_environ, free_port_base, make_lake_home  # noqa: E402
+from tests.support import LAKE, clean_environ, free_port, free_port_base, make_lake_home  # noqa: E402
 
 RUN_TIMES = "query($id: ID!) { runOrError(runId: $id) { ... on Run { startTime endTime } } }"
 
@@ -48,9 +47,7 @@ def main() -> int:
     args = parser.parse_args()
     home = make_lake_home("lake-bench-")
     stack = Stack(home, free_port_base())
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     dagster = None
     rows = []
     try:

@@ -94,12 +94,8 @@ def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
         s3 = settings.s3
         conf[f"{prefix}.io-impl"] = S3_FILE_IO
         conf[f"{prefix}.client.region"] = s3.region
-        if s3.endpoint:
-            conf[f"{prefix}.s3.endpoint"] = s3.endpoint
         conf[f"{prefix}.s3.path-style-access"] = str(s3.path_style).lower()
-        if s3.access_key_id and s3.secret_access_key:
-            conf[f"{prefix}.s3.access-key-id"] = s3.access_key_id
-            conf[f"{prefix}.s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
+        conf |= _s3_endpoint_and_keys(settings, f"{prefix}.s3.")
     return conf
 
 
@@ -133,12 +129,7 @@ def spark_raw_storage_conf(settings: LakeSettings) -> dict[str, str]:
         "spark.lake.s3.region": s3.region,
         "spark.lake.s3.path-style": str(s3.path_style).lower(),
     }
-    if s3.endpoint:
-        conf["spark.lake.s3.endpoint"] = s3.endpoint
-    if s3.access_key_id and s3.secret_access_key:
-        conf["spark.lake.s3.access-key-id"] = s3.access_key_id
-        conf["spark.lake.s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
-    return conf
+    return conf | _s3_endpoint_and_keys(settings, "spark.lake.s3.")
 
 
 def spark_jars(jars_dir: Path) -> list[Path]:
@@ -157,12 +148,17 @@ def _pyiceberg_s3(settings: LakeSettings) -> dict[str, str]:
     s3 = settings.s3
     # Without a region pyiceberg's first write stalls for seconds while it looks one up.
     props = {"s3.region": s3.region, "s3.force-virtual-addressing": str(not s3.path_style).lower()}
-    if s3.endpoint:
-        props["s3.endpoint"] = s3.endpoint
+    return props | _s3_endpoint_and_keys(settings, "s3.")
+
+
+def _s3_endpoint_and_keys(settings: LakeSettings, prefix: str) -> dict[str, str]:
+    """The endpoint and static keys, named alike by Iceberg's S3FileIO, pyiceberg and our jobs' conf."""
+    s3 = settings.s3
+    options = {f"{prefix}endpoint": s3.endpoint} if s3.endpoint else {}
     if s3.access_key_id and s3.secret_access_key:
-        props["s3.access-key-id"] = s3.access_key_id
-        props["s3.secret-access-key"] = s3.secret_access_key.get_secret_value()
-    return props
+        options[f"{prefix}access-key-id"] = s3.access_key_id
+        options[f"{prefix}secret-access-key"] = s3.secret_access_key.get_secret_value()
+    return options
 
 
 def _sql_login(settings: LakeSettings) -> tuple[str, str]:

@@ -10,17 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lake.settings import LakeSettings, SettingsError, load_settings
-from scrapworker.endpoints import ConfigError, EndpointCatalog, catalog_for, load_catalog
+from scrapworker.endpoints import ConfigError, catalog_for, load_catalog
 from scrapworker.protocol import JobSpec, ParamValue
 from scrapworker.queue import JobQueue
-
-
-def queue_from_settings(settings: LakeSettings) -> JobQueue:
-    return JobQueue.from_settings(settings.queue)
-
-
-def catalog_from_settings(settings: LakeSettings) -> EndpointCatalog:
-    return catalog_for(settings.crawler)
 
 
 def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
@@ -30,8 +22,8 @@ def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level)
     worker = Worker(
-        queue=queue_from_settings(settings),
-        catalog=catalog_from_settings(settings),
+        queue=JobQueue.from_settings(settings.queue),
+        catalog=catalog_for(settings.crawler),
         s3=s3_client(settings),
         bucket=settings.s3.raw_bucket,
         concurrency=args.concurrency,
@@ -62,14 +54,14 @@ def cmd_enqueue(settings: LakeSettings, args: argparse.Namespace) -> int:
                 "landing_prefix": args.prefix,
             }
         )
-    catalog_from_settings(settings).endpoint(spec.endpoint).checked_params(spec.params, spec.window)
-    status = queue_from_settings(settings).enqueue(spec, rerun=args.rerun)
+    catalog_for(settings.crawler).endpoint(spec.endpoint).checked_params(spec.params, spec.window)
+    status = JobQueue.from_settings(settings.queue).enqueue(spec, rerun=args.rerun)
     print(json.dumps({"job_id": status.job_id, "state": status.state.value}))
     return 0
 
 
 def cmd_status(settings: LakeSettings, args: argparse.Namespace) -> int:
-    queue = queue_from_settings(settings)
+    queue = JobQueue.from_settings(settings.queue)
     status = queue.wait(args.job_id, args.wait) if args.wait else queue.status(args.job_id)
     if status is None:
         print(f"scrapworker: no job {args.job_id!r}", file=sys.stderr)
@@ -79,7 +71,7 @@ def cmd_status(settings: LakeSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_list(settings: LakeSettings, args: argparse.Namespace) -> int:
-    for letter in queue_from_settings(settings).dead_letters(args.limit):
+    for letter in JobQueue.from_settings(settings.queue).dead_letters(args.limit):
         print(json.dumps(letter.__dict__))
     return 0
 
@@ -88,7 +80,7 @@ def cmd_dlq_requeue(settings: LakeSettings, args: argparse.Namespace) -> int:
     if not args.all and not args.job_id:
         print("scrapworker: name a JOB_ID or pass --all", file=sys.stderr)
         return 2
-    requeued = queue_from_settings(settings).requeue_dead(None if args.all else args.job_id)
+    requeued = JobQueue.from_settings(settings.queue).requeue_dead(None if args.all else args.job_id)
     print(json.dumps({"requeued": requeued}))
     return 0 if requeued else 1
 

@@ -29,6 +29,13 @@ def free_port_base(start: int = 40000, stop: int = 55000, step: int = 200) -> in
     raise RuntimeError(f"no free port range between {start} and {stop}")
 
 
+def free_port() -> int:
+    """One free loopback port, for a service a test starts by itself."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:

@@ -25,7 +25,7 @@ from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.stack import Stack
 from scrapworker.simulator import MarketSimulator
-from tests.support import LAKE, REPO_ROOT, clean_environ
+from tests.support import LAKE, REPO_ROOT, clean_environ, free_port
 
 BIN = Path(sys.executable).parent
 CADENCE = "1"
@@ -128,7 +128,7 @@ def bridge_env(stack: Stack, sql_settings: LakeSettings, simulator: MarketSimula
 @pytest.fixture(scope="module")
 def dagster_url(bridge_env: Path, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`lake dagster dev` (webserver + daemon) on the embedded instance, stopped by PID at the end."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("dagster") / "dagster.log").open("wb")
     env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_ENV_FILE=str(bridge_env))
     process = subprocess.Popen(
@@ -252,7 +252,7 @@ def test_a_five_minute_airflow_backfill_gives_five_dagster_partitions(
     airflow_home: tuple[Path, dict[str, str]], dagster_url: str
 ) -> None:
     home, env = airflow_home
-    api_port = _free_port()
+    api_port = free_port()
     env = env | {
         "AIRFLOW__API__PORT": str(api_port),
         # Task runners report to the API server: tell them where it is, not the default :8080.
@@ -338,11 +338,3 @@ def _wait_for(condition: object, timeout: float, what: str) -> None:
             pass
         time.sleep(1)
     pytest.fail(f"timed out waiting for {what}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
