@@ -14,14 +14,13 @@ updates the same rows instead of adding copies.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, LongType, StringType, StructField, StructType, TimestampType
 
 from jobs.common import JobInputError, emit_result, ensure_table, run_main, spark_session
-from jobs.raw_landing import read_landing, s3_from_conf
+from jobs.raw_landing import raw_bucket, read_manifests, read_pages
 
 TABLE = "market.klines"
 PRICE = DecimalType(24, 8)
@@ -45,25 +44,30 @@ SCHEMA = StructType(
         StructField("ingested_at", TimestampType()),
     ]
 )
+# Binance's kline row: [open_time, open, high, low, close, volume, close_time, quote_volume, trades,
+# taker_buy_base_volume, taker_buy_quote_volume, ignore]; prices arrive as strings, decimals keep every digit.
+KLINE_FIELDS = 11
+LANDINGS = StructType([StructField(name, StringType()) for name in ("manifest", "symbol", "interval", "job_id")])
 
 
-def typed_row(symbol: str, interval: str, raw: list[Any], job_id: str, now: datetime) -> tuple[Any, ...]:
-    """One Binance kline row -> typed values. Prices arrive as strings: Decimal keeps every digit."""
-    if not isinstance(raw, list) or len(raw) < 11:
-        raise JobInputError(f"{job_id}: not a kline row: {str(raw)[:80]}")
-    return (
-        symbol,
-        interval,
-        datetime.fromtimestamp(raw[0] / 1000, UTC),
-        datetime.fromtimestamp(raw[6] / 1000, UTC),
-        *(Decimal(value) for value in raw[1:6]),
-        Decimal(raw[7]),
-        int(raw[8]),
-        Decimal(raw[9]),
-        Decimal(raw[10]),
-        job_id,
-        now,
-    )
+def typed_columns(row: Column) -> list[Column]:
+    def millis(index: int) -> Column:
+        return F.timestamp_millis(row[index].cast("long"))
+
+    return [
+        F.col("symbol"),
+        F.col("interval"),
+        millis(0).alias("open_time"),
+        millis(6).alias("close_time"),
+        *(row[index].cast(PRICE).alias(name) for index, name in enumerate(("open", "high", "low", "close"), start=1)),
+        row[5].cast(AMOUNT).alias("volume"),
+        row[7].cast(AMOUNT).alias("quote_volume"),
+        row[8].cast("long").alias("trades"),
+        row[9].cast(AMOUNT).alias("taker_buy_base_volume"),
+        row[10].cast(AMOUNT).alias("taker_buy_quote_volume"),
+        F.col("job_id").alias("landing_job_id"),
+        F.current_timestamp().alias("ingested_at"),
+    ]
 
 
 def main() -> None:
@@ -72,22 +76,28 @@ def main() -> None:
     parser.add_argument("--table", default=TABLE)
     args = parser.parse_args()
     spark = spark_session("klines_transform")
-    s3, bucket = s3_from_conf(spark)
-    now = datetime.now(UTC)
+    # A value that does not cast is an error, never a silent NULL (NULLs in open_time are NULL partitions).
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    bucket = raw_bucket(spark)
 
-    rows: list[tuple[Any, ...]] = []
-    for key in args.manifest:
-        manifest, records = read_landing(s3, bucket, key)
+    manifests = read_manifests(spark, bucket, args.manifest)
+    for key, manifest in manifests.items():
         if manifest["endpoint"] != "klines":
             raise JobInputError(f"{key} is a {manifest['endpoint']!r} landing, not klines")
-        symbol, interval = manifest["params"]["symbol"], manifest["params"]["interval"]
-        rows += [typed_row(symbol, interval, record, manifest["job_id"], now) for record in records]
+    landings = spark.createDataFrame(
+        [(key, m["params"]["symbol"], m["params"]["interval"], m["job_id"]) for key, m in manifests.items()], LANDINGS
+    )
+    records = read_pages(spark, bucket, manifests)
+    short = records.where(F.size("row") < KLINE_FIELDS).select("manifest", "row").limit(1).collect()
+    if short:
+        raise JobInputError(f"{short[0]['manifest']}: not a kline row: {str(short[0]['row'])[:80]}")
 
     ensure_table(spark, args.table, SCHEMA, partitioned_by=["days(open_time)"])
-    if not rows:
-        emit_result(table=args.table, rows=0, landings=len(args.manifest))
-        return
-    frame = spark.createDataFrame(rows, SCHEMA).dropDuplicates(["symbol", "interval", "open_time"])
+    frame = (
+        records.join(F.broadcast(landings), "manifest")
+        .select(*typed_columns(F.col("row")))
+        .dropDuplicates(["symbol", "interval", "open_time"])
+    )
     frame.createOrReplaceTempView("incoming_klines")
     spark.sql(
         f"""
@@ -98,7 +108,7 @@ def main() -> None:
         WHEN NOT MATCHED THEN INSERT *
         """
     )
-    emit_result(table=args.table, rows=frame.count(), landings=len(args.manifest))
+    emit_result(table=args.table, rows=frame.count(), landings=len(manifests))
 
 
 if __name__ == "__main__":

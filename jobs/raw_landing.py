@@ -1,62 +1,75 @@
-"""Reading complete raw landings (manifest first, then its pages) in the Spark driver.
+"""Reading complete raw landings straight from S3 in Spark (s3a://, hadoop-aws), manifest first.
 
-Spark on these machines has no S3A filesystem, and a slot's landing is small (a few pages), so the
-driver reads it with boto3 and hands rows to Spark. S3 settings come from Spark conf (`spark.lake.s3.*`,
-rendered by lake.catalog_config) like the catalog does.
+The manifests (a few hundred bytes each) come to the driver, which needs their page lists; the pages
+themselves are read, checksummed and parsed by the executors, so a window of many pages scales with the
+cluster and never passes through the driver's memory. The raw bucket comes from Spark conf
+(`spark.lake.raw-bucket`, rendered by lake.catalog_config with the s3a settings).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
-import botocore.config
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from jobs.common import JobInputError
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-    from pyspark.sql import SparkSession
+RAW_BUCKET_CONF = "spark.lake.raw-bucket"
+# A page is a JSON array of rows, each row an array; values stay strings here (prices arrive as strings,
+# and Spark's JSON reader renders numbers as their text), so typing is the job's decision alone.
+PAGE_ROWS = ArrayType(ArrayType(StringType()))
+EXPECTED_PAGES = StructType(
+    [StructField("path", StringType()), StructField("sha256", StringType()), StructField("manifest", StringType())]
+)
 
-CONF_PREFIX = "spark.lake.s3."
 
-
-def s3_from_conf(spark: SparkSession) -> tuple[S3Client, str]:
-    conf = {
-        key.removeprefix(CONF_PREFIX): value
-        for key, value in spark.sparkContext.getConf().getAll()
-        if key.startswith(CONF_PREFIX)
-    }
-    client = boto3.client(
-        "s3",
-        endpoint_url=conf.get("endpoint") or None,
-        region_name=conf.get("region", "us-east-1"),
-        aws_access_key_id=conf.get("access-key-id"),
-        aws_secret_access_key=conf.get("secret-access-key"),
-        config=botocore.config.Config(
-            s3={"addressing_style": "path" if conf.get("path-style") == "true" else "virtual"}
-        ),
-    )
-    bucket = conf.get("raw-bucket")
+def raw_bucket(spark: SparkSession) -> str:
+    bucket = spark.conf.get(RAW_BUCKET_CONF, None)
     if not bucket:
-        raise JobInputError(f"{CONF_PREFIX}raw-bucket is not set in the Spark conf")
-    return client, bucket
+        raise JobInputError(f"{RAW_BUCKET_CONF} is not set in the Spark conf")
+    return str(bucket)
 
 
-def read_landing(s3: S3Client, bucket: str, manifest_key: str) -> tuple[dict[str, Any], list[Any]]:
-    """The manifest and every record of a complete landing, each page checked against its checksum."""
+def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """key -> manifest, for every key; a landing without its manifest is not complete and is refused."""
+    paths = [f"s3a://{bucket}/{key}" for key in manifest_keys]
     try:
-        manifest: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        raise JobInputError(f"landing s3://{bucket}/{manifest_key} is not complete: no manifest") from None
-    records: list[Any] = []
-    for page in manifest["pages"]:
-        body = s3.get_object(Bucket=bucket, Key=page["key"])["Body"].read()
-        if hashlib.sha256(body).hexdigest() != page["sha256"]:
-            raise JobInputError(f"page s3://{bucket}/{page['key']} does not match its manifest checksum")
-        records += json.loads(body)
-    if len(records) != manifest["records"]:
-        raise JobInputError(f"{manifest_key}: manifest says {manifest['records']} records, pages hold {len(records)}")
-    return manifest, records
+        files = spark.read.format("binaryFile").load(paths).select("path", "content").collect()
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" not in str(exc) and "Path does not exist" not in str(exc):
+            raise
+        missing = next((key for key, path in zip(manifest_keys, paths, strict=True) if path in str(exc)), None)
+        raise JobInputError(
+            f"landing s3://{bucket}/{missing or manifest_keys[0]} is not complete: no manifest"
+        ) from None
+    by_path = {row["path"]: json.loads(bytes(row["content"])) for row in files}
+    return {key: by_path[path] for key, path in zip(manifest_keys, paths, strict=True)}
+
+
+def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, dict[str, Any]]) -> DataFrame:
+    """One row per record of the landings: (manifest, row as array<string>), every page checksum verified."""
+    expected = [
+        (f"s3a://{bucket}/{page['key']}", page["sha256"], key) for key, manifest in manifests.items() for page in manifest["pages"]
+    ]
+    if not expected:
+        return spark.createDataFrame([], StructType([StructField("manifest", StringType()), StructField("row", ArrayType(StringType()))]))
+    pages = spark.read.format("binaryFile").load([path for path, _, _ in expected])
+    # Cached: the checksum check, the record count and the job's write all read it; S3 is read once.
+    checked = (
+        spark.createDataFrame(expected, EXPECTED_PAGES)
+        .join(pages.select("path", F.sha2("content", 256).alias("actual"), "content"), "path", "left")
+        .cache()
+    )
+    bad = checked.where(F.col("actual").isNull() | (F.col("actual") != F.col("sha256"))).select("path").limit(1).collect()
+    if bad:
+        raise JobInputError(f"page {bad[0]['path']} is missing or does not match its manifest checksum")
+    rows = checked.select("manifest", F.explode(F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS)).alias("row"))
+    counts = {row["manifest"]: row["count"] for row in rows.groupBy("manifest").count().collect()}
+    for key, manifest in manifests.items():
+        if counts.get(key, 0) != manifest["records"]:
+            raise JobInputError(f"{key}: manifest says {manifest['records']} records, pages hold {counts.get(key, 0)}")
+    return rows

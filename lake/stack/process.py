@@ -36,6 +36,8 @@ class ManagedProcess:
     state_dir: Path
     healthy: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
+    # Nessie reads its properties from ./config/application.properties: it runs in its own directory.
+    cwd: Path | None = None
     # One-time set-up before the first start (initdb, data directories).
     prepare: Callable[[], None] = lambda: None
     # PostgreSQL refuses to run as root; when we are root it runs as this user instead.
@@ -83,6 +85,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
+                cwd=self.cwd,
                 # Its own session: a Ctrl-C in the shell that ran `lake stack up` must not stop it.
                 start_new_session=True,
                 user=self.run_as,

@@ -2,7 +2,8 @@
 
 `up` is idempotent: running services are left alone, dead ones are reported and restarted, and the env
 file the rest of the project reads (`$LAKE_HOME/lake.env`) is rewritten from the same ports and
-generated credentials every time.
+generated credentials every time. Nessie starts last, configured from that same env file through the
+settings model (lake.catalog_config.nessie_properties), so server and clients cannot disagree.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from lake.stack import components
-from lake.stack.process import ManagedProcess, ProcessState
+from lake.stack.process import ManagedProcess, ProcessState, StackError
 from lake.stack.secrets import StackSecrets
-
-CatalogKind = Literal["sql", "rest"]
 
 ENV_FILE_HEADER = """\
 # Written by `lake stack up` for the embedded stack; rewritten on every `up`, so edits here are lost.
@@ -47,25 +45,32 @@ class Stack:
     def env_file(self) -> Path:
         return self.layout.home / "lake.env"
 
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://127.0.0.1:{self.layout.port(components.SPARK_MASTER_PORT)}"
+
     def secrets(self) -> StackSecrets:
         return StackSecrets.load_or_create(self.layout.state_dir)
 
-    def processes(self) -> Iterator[tuple[ManagedProcess, int]]:
-        secrets = self.secrets()
-        yield components.postgres(self.layout, secrets), self.layout.port(components.POSTGRES_PORT)
-        yield components.redis(self.layout), self.layout.port(components.REDIS_PORT)
-        yield (
-            components.seaweedfs(self.layout, secrets, self.raw_bucket),
-            self.layout.port(components.S3_PORT),
-        )
+    def processes(self, spark_cluster: bool | None = None) -> Iterator[tuple[ManagedProcess, int]]:
+        """In start order. spark_cluster None: the cluster's processes only when an `up` started them."""
+        secrets, port = self.secrets(), self.layout.port
+        yield components.postgres(self.layout, secrets), port(components.POSTGRES_PORT)
+        yield components.redis(self.layout), port(components.REDIS_PORT)
+        yield components.seaweedfs(self.layout, secrets, self.raw_bucket), port(components.S3_PORT)
+        yield components.nessie(self.layout, self._prepare_nessie), port(components.NESSIE_PORT)
+        master = components.spark_master(self.layout)
+        if spark_cluster or (spark_cluster is None and master.pid() is not None):
+            yield master, port(components.SPARK_MASTER_PORT)
+            yield components.spark_worker(self.layout, cores=2, memory="4g"), port(components.SPARK_WORKER_PORT)
 
     def status(self) -> list[ComponentStatus]:
         return [ComponentStatus(p.name, p.state(), p.pid(), port) for p, port in self.processes()]
 
-    def up(self, catalog_kind: CatalogKind = "sql") -> list[str]:
+    def up(self, spark_cluster: bool = False) -> list[str]:
         """Start what is not running; returns one line per component saying what happened."""
         report = []
-        for process, port in self.processes():
+        for process, port in self.processes(spark_cluster or None):
             before = process.state()
             started = process.start()
             if before is ProcessState.DIED:
@@ -74,27 +79,25 @@ class Stack:
                 report.append(f"{process.name}: started, pid {process.pid()}, 127.0.0.1:{port}")
             else:
                 report.append(f"{process.name}: already running, pid {process.pid()}")
-        self._create_databases()
-        self.write_env_file(self.env_file, catalog_kind)
+        self.write_env_file(self.env_file, spark_cluster=spark_cluster or self._cluster_running())
         report.append(f"settings written to {self.env_file}")
         return report
 
     def down(self) -> list[str]:
         report = []
-        # Reverse order: the services that use PostgreSQL go before it.
-        for process, _ in reversed(list(self.processes())):
+        # Reverse order: the services that use PostgreSQL and S3 go before them.
+        for process, _ in reversed(list(self.processes(spark_cluster=True))):
             before = process.state()
             if process.stop():
                 report.append(f"{process.name}: stopped")
             elif before is ProcessState.DIED:
                 report.append(f"{process.name}: had already died (see {process.log_file})")
-            else:
-                report.append(f"{process.name}: not running")
-        return report
+        return report or ["nothing was running"]
 
-    def settings_env(self, catalog_kind: CatalogKind = "sql") -> dict[str, str]:
+    def settings_env(self, spark_cluster: bool = False) -> dict[str, str]:
         """The LAKE_* variables that point every component at this stack."""
         secrets, port = self.secrets(), self.layout.port
+        postgres = f"127.0.0.1:{port(components.POSTGRES_PORT)}"
         env = {
             "LAKE_HOME": str(self.layout.home),
             "LAKE_STACK__PORT_BASE": str(self.layout.port_base),
@@ -108,33 +111,57 @@ class Stack:
             # The driver named: SQLAlchemy 2.1 would pick psycopg 3, whose binding Dagster's SQL trips on.
             "LAKE_DAGSTER__POSTGRES_URL": (
                 f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
-                f"@127.0.0.1:{port(components.POSTGRES_PORT)}/{components.DAGSTER_DATABASE}"
+                f"@{postgres}/{components.DAGSTER_DATABASE}"
             ),
-            "LAKE_CATALOG__KIND": catalog_kind,
+            "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(components.NESSIE_PORT)}/iceberg",
+            "LAKE_CATALOG__WAREHOUSE": "warehouse",
+            "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(components.NESSIE_MANAGEMENT_PORT)}/q/health",
+            "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{postgres}/{components.NESSIE_DATABASE}",
+            "LAKE_NESSIE__JDBC_USER": components.DB_USER,
+            "LAKE_NESSIE__JDBC_PASSWORD": secrets.postgres_password,
+            "LAKE_NESSIE__WAREHOUSE_LOCATION": "s3://warehouse/",
         }
-        if catalog_kind == "sql":
-            env |= {
-                "LAKE_CATALOG__URI": f"postgresql://127.0.0.1:{port(components.POSTGRES_PORT)}/{components.CATALOG_DATABASE}",
-                "LAKE_CATALOG__CREDENTIAL": f"{components.DB_USER}:{secrets.postgres_password}",
-                # Spark cannot reach S3 on these machines (no AWS SDK v2 jar), so its tables live on file://.
-                "LAKE_CATALOG__WAREHOUSE": (self.layout.home / "warehouse").as_uri(),
-            }
-        else:
-            env |= {
-                "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(components.ICEBERG_REST_PORT)}",
-                "LAKE_CATALOG__CREDENTIAL": f"{secrets.s3_access_key_id}:{secrets.s3_secret_access_key}",
-                "LAKE_CATALOG__WAREHOUSE": f"s3://{components.TABLE_BUCKET}/",
-            }
+        if spark_cluster:
+            env["LAKE_SPARK__MASTER"] = self.spark_master_url
         return env
 
-    def write_env_file(self, path: Path, catalog_kind: CatalogKind = "sql") -> Path:
-        body = ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in self.settings_env(catalog_kind).items())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-        path.chmod(0o600)
+    def write_env_file(self, path: Path, spark_cluster: bool = False) -> Path:
+        body = ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in self.settings_env(spark_cluster).items())
+        _write_private(path, body)
         return path
+
+    def _cluster_running(self) -> bool:
+        return components.spark_master(self.layout).state() is ProcessState.RUNNING
+
+    def _prepare_nessie(self, workdir: Path) -> None:
+        """Before Nessie starts: its database, its warehouse bucket, and its properties from the settings."""
+        from lake.catalog_config import nessie_properties
+        from lake.settings import load_settings
+
+        self._create_databases()
+        env_file = self.write_env_file(self.env_file, spark_cluster=self._cluster_running())
+        settings = load_settings(env_file=env_file)
+        self._create_bucket(settings.nessie.warehouse_bucket)
+        body = "".join(f"{key}={_escape_property(value)}\n" for key, value in nessie_properties(settings).items())
+        _write_private(workdir / "config" / "application.properties", body)
+
+    def _create_bucket(self, bucket: str) -> None:
+        import boto3
+
+        secrets = self.secrets()
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.layout.port(components.S3_PORT)}",
+            region_name="us-east-1",
+            aws_access_key_id=secrets.s3_access_key_id,
+            aws_secret_access_key=secrets.s3_secret_access_key,
+        )
+        try:
+            client.create_bucket(Bucket=bucket)
+        except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            pass
+        except Exception as exc:
+            raise StackError(f"could not create the warehouse bucket {bucket!r} on SeaweedFS: {exc}") from None
 
     def _create_databases(self) -> None:
         import psycopg2  # the stack needs the 'catalog' extra; keep `lake --help` light
@@ -155,3 +182,16 @@ class Stack:
                         cursor.execute(f'CREATE DATABASE "{database}"')
         finally:
             connection.close()
+
+
+def _write_private(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body)
+    path.chmod(0o600)
+
+
+def _escape_property(value: str) -> str:
+    """Java properties syntax: backslashes escaped (values are URLs, names and generated keys)."""
+    return value.replace("\\", "\\\\")

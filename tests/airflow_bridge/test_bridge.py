@@ -113,7 +113,7 @@ def test_partition_key_comes_from_the_data_interval_with_a_fallback() -> None:
 
 # -- a running Dagster ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bridge_env(stack: Stack, sql_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
+def bridge_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
     path = stack.layout.home / f"bridge-{secrets.token_hex(3)}.env"
     path.write_text(
         (stack.layout.home / "sql.env").read_text()
@@ -178,7 +178,7 @@ def airflow_home(
 
 
 def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
-    airflow_home: tuple[Path, dict[str, str]], dagster_url: str, sql_settings: LakeSettings
+    airflow_home: tuple[Path, dict[str, str]], dagster_url: str, lake_settings: LakeSettings
 ) -> None:
     _, env = airflow_home
     run = subprocess.run(
@@ -206,7 +206,7 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
         if e["__typename"] == "AssetCheckEvaluationEvent"
     ]
     assert len(evaluations) >= 4  # the checks of signals and klines ran in those runs
-    table = open_catalog(sql_settings).load_table("landing.signals")
+    table = open_catalog(lake_settings).load_table("landing.signals")
     assert table.scan(row_filter="ds == '2026-11-06' and hr == 0 and min == 9").to_arrow().num_rows == 2
 
 

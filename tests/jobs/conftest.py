@@ -18,7 +18,7 @@ Lander = Callable[[str, datetime, int], str]
 
 
 @pytest.fixture
-def land_klines(sql_settings: LakeSettings, simulator: MarketSimulator, unique_name: str) -> Lander:
+def land_klines(lake_settings: LakeSettings, simulator: MarketSimulator, unique_name: str) -> Lander:
     """Land `minutes` one-minute klines of `symbol` from `start` as scrapworker would; returns the manifest key."""
 
     def land(symbol: str, start: datetime, minutes: int) -> str:
@@ -32,7 +32,7 @@ def land_klines(sql_settings: LakeSettings, simulator: MarketSimulator, unique_n
                 "landing_prefix": "tests/jobs",
             }
         )
-        landing = Landing(s3_client(sql_settings), sql_settings.s3.raw_bucket, spec)
+        landing = Landing(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
         query = {
             "symbol": symbol,
             "interval": "1m",

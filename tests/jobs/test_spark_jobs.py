@@ -25,51 +25,51 @@ def rows(settings: LakeSettings, table: str) -> list[dict[str, object]]:
     return open_catalog(settings).load_table(table).scan().to_arrow().to_pylist()
 
 
-def test_static_data_is_rewritten_idempotently(sql_settings: LakeSettings, unique_name: str) -> None:
+def test_static_data_is_rewritten_idempotently(lake_settings: LakeSettings, unique_name: str) -> None:
     table = f"seed.{unique_name}"
-    first = submit(sql_settings, "static_data", ["--table", table])
+    first = submit(lake_settings, "static_data", ["--table", table])
     assert first.result == {"table": table, "rows": 3, "created": True}
-    before = sorted(r["symbol"] for r in rows(sql_settings, table))  # type: ignore[type-var]
-    second = submit(sql_settings, "static_data", ["--table", table])
+    before = sorted(r["symbol"] for r in rows(lake_settings, table))  # type: ignore[type-var]
+    second = submit(lake_settings, "static_data", ["--table", table])
     assert second.result["created"] is False
-    assert sorted(r["symbol"] for r in rows(sql_settings, table)) == before == ["BNBUSDT", "BTCUSDT", "ETHUSDT"]  # type: ignore[type-var]
+    assert sorted(r["symbol"] for r in rows(lake_settings, table)) == before == ["BNBUSDT", "BTCUSDT", "ETHUSDT"]  # type: ignore[type-var]
 
 
 def test_partitioned_range_in_one_submit_and_a_rerun_leaves_the_same_rows(
-    sql_settings: LakeSettings, unique_name: str
+    lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table = f"seed.{unique_name}"
     args = ["--table", table, "--cadence-minutes", "15", "--rows-per-slot", "3"]
     result = submit(
-        sql_settings, "partitioned_data", [*args, "--start", "2026-11-01T23:30Z", "--end", "2026-11-02T00:30Z"]
+        lake_settings, "partitioned_data", [*args, "--start", "2026-11-01T23:30Z", "--end", "2026-11-02T00:30Z"]
     )
     assert result.result["slots"] == 4 and result.result["rows"] == 12
-    first = rows(sql_settings, table)
+    first = rows(lake_settings, table)
 
-    submit(sql_settings, "partitioned_data", [*args, "--partition-key", "2026-11-02-00:15"])  # one slot again
-    again = rows(sql_settings, table)
+    submit(lake_settings, "partitioned_data", [*args, "--partition-key", "2026-11-02-00:15"])  # one slot again
+    again = rows(lake_settings, table)
     key = lambda r: r["event_id"]  # noqa: E731
     assert sorted(again, key=key) == sorted(first, key=key)  # type: ignore[arg-type]
 
     partitions = {(r["ds"], r["hr"], r["min"]) for r in again}
     expected = slots_between(datetime(2026, 11, 1, 23, 30, tzinfo=UTC), datetime(2026, 11, 2, 0, 30, tzinfo=UTC), 15)
     assert partitions == {slot.partition_values() for slot in expected}  # the shared mapping, crossing midnight
-    table_partitions = open_catalog(sql_settings).load_table(table).inspect.partitions().to_pylist()
+    table_partitions = open_catalog(lake_settings).load_table(table).inspect.partitions().to_pylist()
     assert sorted(p["record_count"] for p in table_partitions) == [3, 3, 3, 3]
 
 
-def test_a_missing_namespace_fails_before_any_file_is_written(sql_settings: LakeSettings) -> None:
+def test_a_missing_namespace_fails_before_any_file_is_written(lake_settings: LakeSettings) -> None:
     with pytest.raises(SparkJobError, match="namespace 'nowhere' does not exist"):
         submit(
-            sql_settings,
+            lake_settings,
             "partitioned_data",
             ["--table", "nowhere.events", "--cadence-minutes", "15", "--partition-key", "2026-11-01-00:00"],
         )
-    warehouse = Path(urlsplit(sql_settings.catalog.warehouse).path)
+    warehouse = Path(urlsplit(lake_settings.catalog.warehouse).path)
     assert not list(warehouse.glob("nowhere*"))
 
 
-def test_a_schema_mismatch_names_the_column(sql_settings: LakeSettings, unique_name: str) -> None:
+def test_a_schema_mismatch_names_the_column(lake_settings: LakeSettings, unique_name: str) -> None:
     table = f"seed.{unique_name}"
     schema = pa.schema(
         [
@@ -81,25 +81,25 @@ def test_a_schema_mismatch_names_the_column(sql_settings: LakeSettings, unique_n
             ("min", pa.int32()),
         ]
     )
-    open_catalog(sql_settings).create_table(table, schema=schema)
+    open_catalog(lake_settings).create_table(table, schema=schema)
     with pytest.raises(SparkJobError, match=r"column 'value' of .* is string, the job writes double"):
         submit(
-            sql_settings,
+            lake_settings,
             "partitioned_data",
             ["--table", table, "--cadence-minutes", "15", "--partition-key", "2026-11-01-00:00"],
         )
 
 
 def test_klines_transform_types_the_landings_and_is_idempotent(
-    sql_settings: LakeSettings, land_klines: Lander, unique_name: str
+    lake_settings: LakeSettings, land_klines: Lander, unique_name: str
 ) -> None:
     table = f"market.{unique_name}"
     manifests = [land_klines("BTCUSDT", NOV_1, 15), land_klines("ETHUSDT", NOV_1, 15)]
     args = ["--table", table] + [arg for key in manifests for arg in ("--manifest", key)]
-    assert submit(sql_settings, "klines_transform", args).result["rows"] == 30
-    assert submit(sql_settings, "klines_transform", args).result["rows"] == 30  # the same window again
+    assert submit(lake_settings, "klines_transform", args).result["rows"] == 30
+    assert submit(lake_settings, "klines_transform", args).result["rows"] == 30  # the same window again
 
-    typed = open_catalog(sql_settings).load_table(table)
+    typed = open_catalog(lake_settings).load_table(table)
     landed = typed.scan().to_arrow()
     assert landed.num_rows == 30
     assert landed.schema.field("open").type == pa.decimal128(24, 8)
@@ -109,35 +109,35 @@ def test_klines_transform_types_the_landings_and_is_idempotent(
     assert [field.name for field in typed.spec().fields] == ["open_time_day"]
 
 
-def test_klines_transform_refuses_an_incomplete_landing(sql_settings: LakeSettings, unique_name: str) -> None:
+def test_klines_transform_refuses_an_incomplete_landing(lake_settings: LakeSettings, unique_name: str) -> None:
     with pytest.raises(SparkJobError, match="is not complete: no manifest"):
         submit(
-            sql_settings,
+            lake_settings,
             "klines_transform",
             ["--table", f"market.{unique_name}", "--manifest", "tests/none/manifest.json"],
         )
 
 
-def test_maintenance_compacts_small_files_and_expires_snapshots(sql_settings: LakeSettings, unique_name: str) -> None:
+def test_maintenance_compacts_small_files_and_expires_snapshots(lake_settings: LakeSettings, unique_name: str) -> None:
     table_name = f"seed.{unique_name}"
-    table = open_catalog(sql_settings).create_table(table_name, schema=pa.schema([("v", pa.int64())]))
+    table = open_catalog(lake_settings).create_table(table_name, schema=pa.schema([("v", pa.int64())]))
     for value in range(6):  # six commits, six small files
         table.append(pa.table({"v": pa.array([value], pa.int64())}))
     result = submit(
-        sql_settings, "maintenance", ["--table", table_name, "--older-than-hours", "0", "--retain-last", "1"]
+        lake_settings, "maintenance", ["--table", table_name, "--older-than-hours", "0", "--retain-last", "1"]
     )
     assert result.result["rewritten_data_files"] == 6 and result.result["added_data_files"] == 1
     assert result.result["expired_manifest_lists"] >= 6
-    reloaded = open_catalog(sql_settings).load_table(table_name)
+    reloaded = open_catalog(lake_settings).load_table(table_name)
     assert sorted(reloaded.scan().to_arrow().column("v").to_pylist()) == list(range(6))
     assert len(reloaded.inspect.data_files()) == 1 and len(reloaded.snapshots()) == 1
 
 
-def test_a_full_day_of_minute_slots_in_one_submit(sql_settings: LakeSettings, unique_name: str) -> None:
+def test_a_full_day_of_minute_slots_in_one_submit(lake_settings: LakeSettings, unique_name: str) -> None:
     """1440 partitions in one task: Iceberg's fanout writer ran this out of memory (exit 52) before."""
     table = f"seed.{unique_name}"
     result = submit(
-        sql_settings,
+        lake_settings,
         "partitioned_data",
         [
             "--table",
@@ -153,4 +153,4 @@ def test_a_full_day_of_minute_slots_in_one_submit(sql_settings: LakeSettings, un
         ],
     )
     assert result.result["slots"] == 1440
-    assert len(open_catalog(sql_settings).load_table(table).inspect.partitions()) == 1440
+    assert len(open_catalog(lake_settings).load_table(table).inspect.partitions()) == 1440

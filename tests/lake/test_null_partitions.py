@@ -22,18 +22,18 @@ def detect(settings: LakeSettings, table: str, snapshot_id: int | None = None) -
     return find_null_partitions(open_catalog(settings).load_table(table), snapshot_id)
 
 
-def test_a_clean_table_has_none(spark: Any, sql_settings: LakeSettings, unique_name: str) -> None:
+def test_a_clean_table_has_none(spark: Any, lake_settings: LakeSettings, unique_name: str) -> None:
     table = f"seed.{unique_name}"
     spark.sql(f"CREATE TABLE {table} (ds string, hr int, v bigint) USING iceberg PARTITIONED BY (ds, hr)")
     spark.sql(f"INSERT INTO {table} VALUES ('2026-11-01', 0, 1), ('2026-11-01', 1, 2)")
-    assert detect(sql_settings, table) == []
+    assert detect(lake_settings, table) == []
 
 
-def test_a_failed_cast_writes_a_null_partition(spark: Any, sql_settings: LakeSettings, unique_name: str) -> None:
+def test_a_failed_cast_writes_a_null_partition(spark: Any, lake_settings: LakeSettings, unique_name: str) -> None:
     table = f"seed.{unique_name}"
     spark.sql(f"CREATE TABLE {table} (ds string, hr int, v bigint) USING iceberg PARTITIONED BY (ds, hr)")
     spark.sql(f"INSERT INTO {table} VALUES ('2026-11-01', 0, 1)")
-    clean_snapshot = open_catalog(sql_settings).load_table(table).current_snapshot()
+    clean_snapshot = open_catalog(lake_settings).load_table(table).current_snapshot()
     previous = spark.conf.get("spark.sql.ansi.enabled")
     spark.conf.set("spark.sql.ansi.enabled", "false")  # a bad value becomes NULL instead of an error
     try:
@@ -43,16 +43,16 @@ def test_a_failed_cast_writes_a_null_partition(spark: Any, sql_settings: LakeSet
     finally:
         spark.conf.set("spark.sql.ansi.enabled", previous)
 
-    [found] = detect(sql_settings, table)
+    [found] = detect(lake_settings, table)
     assert found.partition == {"ds": "2026-11-01", "hr": None}
     assert found.null_fields == {"hr": "null_value"}
     assert (found.file_count, found.record_count) == (1, 1)
     assert found.sample_files[0].endswith(".parquet")
-    assert detect(sql_settings, table, snapshot_id=clean_snapshot.snapshot_id) == []  # type: ignore[union-attr]
+    assert detect(lake_settings, table, snapshot_id=clean_snapshot.snapshot_id) == []  # type: ignore[union-attr]
 
 
 def test_spec_evolution_leaves_older_files_without_the_new_field(
-    spark: Any, sql_settings: LakeSettings, unique_name: str
+    spark: Any, lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table = f"seed.{unique_name}"
     spark.sql(f"CREATE TABLE {table} (ds string, hr int, v bigint) USING iceberg PARTITIONED BY (ds)")
@@ -60,7 +60,7 @@ def test_spec_evolution_leaves_older_files_without_the_new_field(
     spark.sql(f"ALTER TABLE {table} ADD PARTITION FIELD hr")
     spark.sql(f"INSERT INTO {table} VALUES ('2026-11-02', 7, 3)")
 
-    [found] = detect(sql_settings, table)
+    [found] = detect(lake_settings, table)
     assert found.spec_id == 0
     assert found.partition == {"ds": "2026-11-01", "hr": None}
     assert found.null_fields == {"hr": "not_in_spec"}
@@ -68,7 +68,7 @@ def test_spec_evolution_leaves_older_files_without_the_new_field(
 
 
 def test_dropping_a_field_on_format_v1_writes_void_nulls(
-    spark: Any, sql_settings: LakeSettings, unique_name: str
+    spark: Any, lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table = f"seed.{unique_name}"
     spark.sql(
@@ -79,19 +79,19 @@ def test_dropping_a_field_on_format_v1_writes_void_nulls(
     spark.sql(f"ALTER TABLE {table} DROP PARTITION FIELD hr")
     spark.sql(f"INSERT INTO {table} VALUES ('2026-11-01', 9, 2), ('2026-11-01', 10, 3)")
 
-    [found] = detect(sql_settings, table)
+    [found] = detect(lake_settings, table)
     assert found.spec_id == 1
     assert found.null_fields == {"hr": "void_transform"}
     assert found.partition["ds"] == "2026-11-01" and found.record_count == 2
 
 
-def test_a_null_source_value_on_the_rest_catalog(rest_settings: LakeSettings, unique_name: str) -> None:
+def test_a_null_source_value_on_the_rest_catalog(lake_settings: LakeSettings, unique_name: str) -> None:
     from pyiceberg.partitioning import PartitionField, PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.transforms import IdentityTransform
     from pyiceberg.types import LongType, NestedField, StringType
 
-    catalog = open_catalog(rest_settings)
+    catalog = open_catalog(lake_settings)
     schema = Schema(NestedField(1, "ds", StringType(), required=False), NestedField(2, "v", LongType(), required=False))
     spec = PartitionSpec(PartitionField(source_id=1, field_id=1000, transform=IdentityTransform(), name="ds"))
     table = catalog.create_table(f"seed.{unique_name}", schema=schema, partition_spec=spec)

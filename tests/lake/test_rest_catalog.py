@@ -14,8 +14,8 @@ from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 
 
-def test_partitioned_table_append_and_partitions(rest_settings: LakeSettings, unique_name: str) -> None:
-    catalog = open_catalog(rest_settings)
+def test_partitioned_table_append_and_partitions(lake_settings: LakeSettings, unique_name: str) -> None:
+    catalog = open_catalog(lake_settings)
     catalog.create_namespace_if_not_exists("resttest")
     schema = Schema(
         NestedField(1, "symbol", StringType(), required=False),

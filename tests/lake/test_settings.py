@@ -17,7 +17,7 @@ def write_env(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_describe_the_embedded_stack_without_any_file(tmp_path: Path) -> None:
     settings = load_settings(env_file=tmp_path / "absent.env")
-    assert settings.catalog.kind == "sql"
+    assert settings.catalog.uri == "http://127.0.0.1:54320/iceberg"  # Nessie at the default port base
     assert settings.catalog.name == "lake"
     assert settings.s3.raw_bucket == "raw"
     assert settings.partitions.cadence_minutes == 15
@@ -40,7 +40,7 @@ def test_env_file_location_follows_lake_env_file_then_lake_home(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("variable", "value", "expected_form"),
     [
-        ("LAKE_CATALOG__KIND", "mysql", "expected one of 'rest' or 'sql'"),
+        ("LAKE_NESSIE__JDBC_URL", "postgresql://db/nessie", "expected jdbc:postgresql://host:port/database"),
         ("LAKE_S3__ENDPOINT", "ftp://storage:21", "expected an http(s)://host[:port] URL"),
         ("LAKE_S3__RAW_BUCKET", "Raw_Bucket", "expected an S3 bucket name"),
         ("LAKE_QUEUE__URL", "http://127.0.0.1:6379", "expected redis://host:port/db"),
@@ -49,7 +49,8 @@ def test_env_file_location_follows_lake_env_file_then_lake_home(tmp_path: Path) 
         ("LAKE_PARTITIONS__CADENCE_MINUTES", "7", "expected minutes that divide an hour"),
         ("LAKE_PARTITIONS__START", "2026-11-01T00:00:30Z", "expected a whole minute"),
         ("LAKE_STACK__PORT_BASE", "80", "greater than or equal to 1024"),
-        ("LAKE_CATALOG__WAREHOUSE", "hdfs://nn/warehouse", "expected s3://bucket/prefix"),
+        ("LAKE_CATALOG__WAREHOUSE", "s3://warehouse/", "expected the name of a Nessie warehouse"),
+        ("LAKE_NESSIE__WAREHOUSE_LOCATION", "file:///tmp/w", "expected s3://bucket/"),
     ],
 )
 def test_invalid_value_names_the_variable_and_the_expected_form(
@@ -63,11 +64,11 @@ def test_invalid_value_names_the_variable_and_the_expected_form(
 
 
 def test_every_bad_variable_is_reported_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKE_CATALOG__KIND", "mysql")
+    monkeypatch.setenv("LAKE_S3__RAW_BUCKET", "Raw_Bucket")
     monkeypatch.setenv("LAKE_SPARK__MASTER", "yarn")
     with pytest.raises(SettingsError) as raised:
         load_settings(env_file=tmp_path / "absent.env")
-    assert "LAKE_CATALOG__KIND" in str(raised.value)
+    assert "LAKE_S3__RAW_BUCKET" in str(raised.value)
     assert "LAKE_SPARK__MASTER" in str(raised.value)
 
 
@@ -77,15 +78,26 @@ def test_a_misspelt_variable_in_the_env_file_is_an_error(tmp_path: Path) -> None
         load_settings(env_file=env_file)
 
 
-def test_catalog_uri_must_fit_the_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKE_CATALOG__KIND", "rest")  # the default uri is PostgreSQL's
-    with pytest.raises(SettingsError, match=r"LAKE_CATALOG__URI: kind=rest expects an http\(s\):// URI"):
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://127.0.0.1:19120",  # no /iceberg: Nessie's root is no Iceberg REST endpoint
+        "http://127.0.0.1:19120/api/v2",  # Nessie's own API
+        "http://127.0.0.1:9000/q/health",  # the management port
+        "http://127.0.0.1:19120/iceberg/main",  # a branch belongs in LAKE_CATALOG__BRANCH
+    ],
+)
+def test_a_catalog_uri_that_is_not_nessies_iceberg_endpoint_fails_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str
+) -> None:
+    monkeypatch.setenv("LAKE_CATALOG__URI", uri)
+    with pytest.raises(SettingsError, match=r"LAKE_CATALOG__URI: expected Nessie's Iceberg REST endpoint.*/iceberg"):
         load_settings(env_file=tmp_path / "absent.env")
 
 
-def test_branch_is_refused_for_a_sql_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKE_CATALOG__BRANCH", "dev")
-    with pytest.raises(SettingsError, match=r"LAKE_CATALOG__BRANCH: only a rest \(Nessie\) catalog has branches"):
+def test_a_rest_prefix_fails_at_start_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_CATALOG__PREFIX", "main")
+    with pytest.raises(SettingsError, match=r"LAKE_CATALOG__PREFIX: Nessie derives the REST prefix"):
         load_settings(env_file=tmp_path / "absent.env")
 
 

@@ -1,4 +1,4 @@
-"""Signal publishing: one row per complete landing, on both catalog kinds; a catalog failure is retried alone."""
+"""Signal publishing: one row per complete landing, through Nessie; a catalog failure is retried alone."""
 
 from __future__ import annotations
 
@@ -39,9 +39,8 @@ def signal_rows(settings: LakeSettings, job_id: str) -> list[dict[str, object]]:
     return table.scan(row_filter=f"job_id == '{job_id}'").to_arrow().to_pylist()
 
 
-@pytest.mark.parametrize("kind", ["sql", "rest"])
-def test_publishing_the_same_job_twice_leaves_one_row(kind: str, request: pytest.FixtureRequest) -> None:
-    settings: LakeSettings = request.getfixturevalue(f"{kind}_settings")
+def test_publishing_the_same_job_twice_leaves_one_row(lake_settings: LakeSettings) -> None:
+    settings = lake_settings
     s3, bucket = s3_client(settings), settings.s3.raw_bucket
     manifest_key = landed(settings)
     slot = partition_to_slot("2026-11-01-00:15", 15)
@@ -55,36 +54,36 @@ def test_publishing_the_same_job_twice_leaves_one_row(kind: str, request: pytest
     assert row["s3_path"] == f"s3://{bucket}/{manifest_key.rpartition('/')[0]}/"
 
 
-def test_a_catalog_failure_leaves_the_landing_and_the_publish_is_retried_alone(sql_settings: LakeSettings) -> None:
-    s3, bucket = s3_client(sql_settings), sql_settings.s3.raw_bucket
-    manifest_key = landed(sql_settings)
+def test_a_catalog_failure_leaves_the_landing_and_the_publish_is_retried_alone(lake_settings: LakeSettings) -> None:
+    s3, bucket = s3_client(lake_settings), lake_settings.s3.raw_bucket
+    manifest_key = landed(lake_settings)
     before = s3.list_objects_v2(Bucket=bucket, Prefix=manifest_key.rpartition("/")[0])["Contents"]
     signal = read_signal(s3, bucket, manifest_key, partition_to_slot("2026-11-01-00:15", 15), run_id="r")
-    broken = sql_settings.model_copy(
-        update={"catalog": sql_settings.catalog.model_copy(update={"uri": "postgresql://127.0.0.1:9/lake_catalog"})}
+    broken = lake_settings.model_copy(
+        update={"catalog": lake_settings.catalog.model_copy(update={"uri": "postgresql://127.0.0.1:9/lake_catalog"})}
     )
     with pytest.raises(Exception, match=r"Connection refused|connection to server"):
         publish(open_catalog(broken), signal)
     after = s3.list_objects_v2(Bucket=bucket, Prefix=manifest_key.rpartition("/")[0])["Contents"]
     assert [(o["Key"], o["ETag"]) for o in after] == [(o["Key"], o["ETag"]) for o in before]
 
-    publish(open_catalog(sql_settings), signal)  # the retry: no re-crawl, no re-landing
-    assert len(signal_rows(sql_settings, signal.job_id)) == 1
+    publish(open_catalog(lake_settings), signal)  # the retry: no re-crawl, no re-landing
+    assert len(signal_rows(lake_settings, signal.job_id)) == 1
 
 
-def test_no_signal_for_an_incomplete_landing(sql_settings: LakeSettings) -> None:
+def test_no_signal_for_an_incomplete_landing(lake_settings: LakeSettings) -> None:
     with pytest.raises(LandingIncompleteError, match="the landing is not complete"):
         read_signal(
-            s3_client(sql_settings),
-            sql_settings.s3.raw_bucket,
+            s3_client(lake_settings),
+            lake_settings.s3.raw_bucket,
             "tests/none/manifest.json",
             partition_to_slot("2026-11-01-00:15", 15),
             run_id=None,
         )
 
 
-def test_an_existing_table_with_other_columns_is_refused_by_name(sql_settings: LakeSettings, unique_name: str) -> None:
-    catalog = open_catalog(sql_settings)
+def test_an_existing_table_with_other_columns_is_refused_by_name(lake_settings: LakeSettings, unique_name: str) -> None:
+    catalog = open_catalog(lake_settings)
     identifier = f"landing.{unique_name}"
     catalog.create_table(identifier, schema=pa.schema([("job_id", pa.string()), ("record_count", pa.string())]))
     definition = TableDefinition(identifier, SIGNALS.schema, SIGNALS.spec)

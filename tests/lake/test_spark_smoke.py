@@ -13,7 +13,7 @@ pytestmark = pytest.mark.spark
 
 
 def test_spark_writes_a_partitioned_table_that_pyiceberg_reads(
-    spark: Any, sql_settings: LakeSettings, unique_name: str
+    spark: Any, lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table = f"seed.{unique_name}"
     spark.sql(f"CREATE TABLE {table} (ds string, hr int, min int, v bigint) USING iceberg PARTITIONED BY (ds, hr, min)")
@@ -23,7 +23,7 @@ def test_spark_writes_a_partitioned_table_that_pyiceberg_reads(
     by_partition = {tuple(row["partition"]): row["record_count"] for row in partitions}
     assert by_partition == {("2026-11-01", 0, 15): 2, ("2026-11-01", 1, 0): 1}
 
-    read_back = open_catalog(sql_settings).load_table(table)
+    read_back = open_catalog(lake_settings).load_table(table)
     assert sorted(read_back.scan().to_arrow().column("v").to_pylist()) == [1, 2, 3]
     spec_fields = [field.name for field in read_back.spec().fields]
     assert spec_fields == ["ds", "hr", "min"]
@@ -31,12 +31,12 @@ def test_spark_writes_a_partitioned_table_that_pyiceberg_reads(
     assert seen == by_partition
 
 
-def test_spark_sees_pyiceberg_commits_without_refresh(spark: Any, sql_settings: LakeSettings, unique_name: str) -> None:
+def test_spark_sees_pyiceberg_commits_without_refresh(spark: Any, lake_settings: LakeSettings, unique_name: str) -> None:
     import pyarrow as pa
 
     table = f"seed.{unique_name}"
     spark.sql(f"CREATE TABLE {table} (v bigint) USING iceberg")
     assert spark.sql(f"SELECT count(*) AS n FROM {table}").collect()[0]["n"] == 0
-    open_catalog(sql_settings).load_table(table).append(pa.table({"v": pa.array([7, 8], pa.int64())}))
+    open_catalog(lake_settings).load_table(table).append(pa.table({"v": pa.array([7, 8], pa.int64())}))
     # cache-enabled=false in the rendered conf: the other writer's commit is visible at once.
     assert spark.sql(f"SELECT count(*) AS n FROM {table}").collect()[0]["n"] == 2

@@ -38,7 +38,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @pytest.fixture(scope="module")
-def dagster_env(stack: Stack, sql_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
+def dagster_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
     """An env file for Dagster and a worker: the session stack, a queue of its own, the simulator."""
     path = stack.layout.home / f"dagster-{secrets.token_hex(3)}.env"
     prefix = f"dagster-{secrets.token_hex(3)}"
@@ -145,7 +145,7 @@ def test_a_range_of_the_spark_assets_is_one_run_and_one_submit(dagster_env: Path
 
 @pytest.mark.spark
 def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
-    dagster_env: Path, spark: Any, sql_settings: LakeSettings
+    dagster_env: Path, spark: Any, lake_settings: LakeSettings
 ) -> None:
     assert materialize([partitioned_data], dagster_env, partition_key="2026-11-03-00:00").success
     spark.conf.set("spark.sql.ansi.enabled", "false")
@@ -178,7 +178,7 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
 
 @pytest.mark.spark
 def test_the_scraper_pipeline_for_a_slot(
-    dagster_env: Path, worker: subprocess.Popen[bytes], sql_settings: LakeSettings
+    dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings
 ) -> None:
     result = materialize([*RAW_LANDINGS, signals, klines], dagster_env, partition_key=SLOT)
     assert result.success
@@ -192,11 +192,11 @@ def test_the_scraper_pipeline_for_a_slot(
 
 @pytest.mark.spark
 def test_a_catalog_failure_retries_the_signal_alone(
-    dagster_env: Path, worker: subprocess.Popen[bytes], sql_settings: LakeSettings, tmp_path: Path
+    dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
     slot = "2026-11-01-01:00"
     assert materialize([*RAW_LANDINGS], dagster_env, partition_key=slot).success
-    queue = JobQueue.from_url(sql_settings.queue.url, _prefix(dagster_env))
+    queue = JobQueue.from_url(lake_settings.queue.url, _prefix(dagster_env))
     landed = {job_id: queue.status(job_id) for job_id in _job_ids(queue, "20261101T0100")}
     assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
 
@@ -211,12 +211,12 @@ def test_a_catalog_failure_retries_the_signal_alone(
     for job_id, before in landed.items():  # ... and nothing was crawled again
         after = queue.status(job_id)
         assert after is not None and before is not None and after.attempts == before.attempts == 1
-    rows = open_catalog(sql_settings).load_table("landing.signals").scan(row_filter="ds == '2026-11-01' and hr == 1")
+    rows = open_catalog(lake_settings).load_table("landing.signals").scan(row_filter="ds == '2026-11-01' and hr == 1")
     assert rows.to_arrow().num_rows == 2
 
 
 @pytest.mark.spark
-def test_a_range_backfill_from_the_dagster_cli_is_one_run(stack: Stack, sql_settings: LakeSettings) -> None:
+def test_a_range_backfill_from_the_dagster_cli_is_one_run(stack: Stack, lake_settings: LakeSettings) -> None:
     env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_ENV_FILE=str(stack.layout.home / "sql.env"))
     completed = subprocess.run(
         [
@@ -240,7 +240,7 @@ def test_a_range_backfill_from_the_dagster_cli_is_one_run(stack: Stack, sql_sett
     output = completed.stdout + completed.stderr
     assert output.count("RUN_SUCCESS") == 1
     assert len({line.split(" - ")[3] for line in output.splitlines() if "RUN_START" in line}) == 1
-    table = open_catalog(sql_settings).load_table("seed.partitioned_data")
+    table = open_catalog(lake_settings).load_table("seed.partitioned_data")
     assert table.scan(row_filter="ds == '2026-11-04'").to_arrow().num_rows == 40
 
 

@@ -29,8 +29,8 @@ def keys_under(s3: object, bucket: str, prefix: str) -> list[str]:
     return sorted(obj["Key"] for obj in listed.get("Contents", []))
 
 
-def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(sql_settings: LakeSettings) -> None:
-    s3, bucket = s3_client(sql_settings), sql_settings.s3.raw_bucket
+def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(lake_settings: LakeSettings) -> None:
+    s3, bucket = s3_client(lake_settings), lake_settings.s3.raw_bucket
     spec = job(f"j-{secrets.token_hex(3)}")
     prefix = landing_prefix(spec)
     assert prefix == f"tests/landing/klines/20261101T000000Z_20261101T001500Z/{spec.job_id}"

@@ -132,8 +132,8 @@ def harness_for(settings: LakeSettings, tmp_path: Path, config: SimulatorConfig 
 
 
 @pytest.fixture
-def harness(sql_settings: LakeSettings, tmp_path: Path) -> Iterator[Harness]:
-    with harness_for(sql_settings, tmp_path) as made:
+def harness(lake_settings: LakeSettings, tmp_path: Path) -> Iterator[Harness]:
+    with harness_for(lake_settings, tmp_path) as made:
         yield made
 
 
@@ -164,9 +164,9 @@ def test_a_multi_page_window_lands_every_page_exactly_once(harness: Harness) -> 
 
 
 def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
-    sql_settings: LakeSettings, tmp_path: Path
+    lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
-    with harness_for(sql_settings, tmp_path, SimulatorConfig(latency_seconds=0.25)) as harness:
+    with harness_for(lake_settings, tmp_path, SimulatorConfig(latency_seconds=0.25)) as harness:
         job = harness.klines_job(minutes=11_500)  # 11 full pages and a short one, at 0.25 s each
         harness.queue.enqueue(job)
         doomed = harness.start_worker()
@@ -186,11 +186,11 @@ def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
         assert manifest is not None and manifest["page_count"] == 12 and manifest["attempt"] == 2
         times = harness.landed_open_times(manifest)
         assert times == [int((DAY + i * MINUTE).timestamp() * 1000) for i in range(11_500)]
-        keys = harness.s3.list_objects_v2(Bucket=sql_settings.s3.raw_bucket, Prefix=status.outputs["prefix"] + "/")
+        keys = harness.s3.list_objects_v2(Bucket=lake_settings.s3.raw_bucket, Prefix=status.outputs["prefix"] + "/")
         assert len(keys["Contents"]) == 13  # 12 pages and the manifest: nothing left from the killed attempt
 
 
-def test_three_workers_on_one_budget_get_no_429(sql_settings: LakeSettings, tmp_path: Path) -> None:
+def test_three_workers_on_one_budget_get_no_429(lake_settings: LakeSettings, tmp_path: Path) -> None:
     limit, window = 120, 2.0
     endpoints = yaml.safe_load(BUILTIN_CONFIG.read_text())
     endpoints["rate_limits"]["binance"] |= {"weight_per_window": limit, "window_seconds": window, "burst": 12}
@@ -198,7 +198,7 @@ def test_three_workers_on_one_budget_get_no_429(sql_settings: LakeSettings, tmp_
     endpoints_file = tmp_path / "endpoints.yaml"
     endpoints_file.write_text(yaml.safe_dump(endpoints))
     config = SimulatorConfig(weight_limit=limit, window_seconds=window)
-    with harness_for(sql_settings, tmp_path, config) as harness:
+    with harness_for(lake_settings, tmp_path, config) as harness:
         jobs = [harness.klines_job(minutes=2000, job_id=f"budget-{i}") for i in range(36)]  # 3 pages, weight 6 each
         for job in jobs:
             harness.queue.enqueue(job)
@@ -268,8 +268,8 @@ def test_s3_down_during_a_write_leaves_nothing_complete(harness: Harness) -> Non
     assert harness.manifest(status) is None
 
 
-def test_sigterm_releases_a_running_job_for_another_worker(sql_settings: LakeSettings, tmp_path: Path) -> None:
-    with harness_for(sql_settings, tmp_path, SimulatorConfig(latency_seconds=0.3)) as harness:
+def test_sigterm_releases_a_running_job_for_another_worker(lake_settings: LakeSettings, tmp_path: Path) -> None:
+    with harness_for(lake_settings, tmp_path, SimulatorConfig(latency_seconds=0.3)) as harness:
         job = harness.klines_job(minutes=19_500)  # 20 pages at 0.3 s: longer than the 1 s grace
         harness.queue.enqueue(job)
         first = harness.start_worker()
