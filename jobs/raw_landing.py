@@ -53,10 +53,14 @@ def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -
 def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, dict[str, Any]]) -> DataFrame:
     """One row per record of the landings: (manifest, row as array<string>), every page checksum verified."""
     expected = [
-        (f"s3a://{bucket}/{page['key']}", page["sha256"], key) for key, manifest in manifests.items() for page in manifest["pages"]
+        (f"s3a://{bucket}/{page['key']}", page["sha256"], key)
+        for key, manifest in manifests.items()
+        for page in manifest["pages"]
     ]
     if not expected:
-        return spark.createDataFrame([], StructType([StructField("manifest", StringType()), StructField("row", ArrayType(StringType()))]))
+        return spark.createDataFrame(
+            [], StructType([StructField("manifest", StringType()), StructField("row", ArrayType(StringType()))])
+        )
     pages = spark.read.format("binaryFile").load([path for path, _, _ in expected])
     # Cached: the checksum check, the record count and the job's write all read it; S3 is read once.
     checked = (
@@ -64,7 +68,9 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, dict[str, 
         .join(pages.select("path", F.sha2("content", 256).alias("actual"), "content"), "path", "left")
         .cache()
     )
-    bad = checked.where(F.col("actual").isNull() | (F.col("actual") != F.col("sha256"))).select("path").limit(1).collect()
+    bad = (
+        checked.where(F.col("actual").isNull() | (F.col("actual") != F.col("sha256"))).select("path").limit(1).collect()
+    )
     if bad:
         raise JobInputError(f"page {bad[0]['path']} is missing or does not match its manifest checksum")
     rows = checked.select("manifest", F.explode(F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS)).alias("row"))

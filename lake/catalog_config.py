@@ -24,7 +24,7 @@ ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExt
 SPARK_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
 S3_FILE_IO = "org.apache.iceberg.aws.s3.S3FileIO"
 # The Quarkus secret Nessie's S3 access key is read from: `<name>.name` is the key id, `<name>.secret` the key.
-NESSIE_S3_SECRET = "lake.s3"
+NESSIE_S3_SECRET = "lake.s3"  # noqa: S105 - the name of a secret, not one
 NESSIE_S3_OPTIONS = "nessie.catalog.service.s3.default-options."
 RAW_BUCKET_CONF = "spark.lake.raw-bucket"
 

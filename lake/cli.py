@@ -141,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
         handler=cmd_settings
     )
-    query = commands.add_parser("query", help='read the lake with DuckDB: lake query "select count(*) from market.klines"')
-    query.add_argument("sql", help=f"one SQL statement; tables as namespace.table (catalog 'lake' is the default)")
+    query = commands.add_parser(
+        "query", help='read the lake with DuckDB: lake query "select count(*) from market.klines"'
+    )
+    query.add_argument("sql", help="one SQL statement; tables as namespace.table (catalog 'lake' is the default)")
     query.add_argument("--limit", type=int, default=100, help="rows printed at most (default 100)")
     query.set_defaults(handler=cmd_query)
     dagster = commands.add_parser("dagster", help="a dagster command on the embedded instance (`lake dagster dev`)")

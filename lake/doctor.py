@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import requests
 
 from lake.catalog_config import redact, spark_jars
-from lake.settings import LakeSettings
 from lake.jars import SPARK_ARTIFACTS
+from lake.settings import LakeSettings
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,8 @@ def check_nessie(settings: LakeSettings) -> str:
         remedy = next((fix for marker, fix in NESSIE_FAULTS if marker in message), "check LAKE_CATALOG__WAREHOUSE")
         raise CheckFailedError(f"GET /v1/config: HTTP {response.status_code}: {message}", remedy)
     location = body.get("defaults", {}).get("warehouse", "?")
-    return f"UP; warehouse {settings.catalog.warehouse!r} at {location}, branch prefix {body.get('defaults', {}).get('prefix', '?')}"
+    prefix = body.get("defaults", {}).get("prefix", "?")
+    return f"UP; warehouse {settings.catalog.warehouse!r} at {location}, branch prefix {prefix}"
 
 
 def _health_problem(check: dict[str, object]) -> str:

@@ -90,8 +90,17 @@ def _place(artifact: Artifact, directory: Path) -> str:
         return f"{target.name}: present"
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise JarProvisioningError("Maven (`mvn`) not found: install the Debian package 'maven' (scripts/install.sh does)")
-    command = [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={artifact.coordinates}", f"-DoutputDirectory={directory}"]
+        raise JarProvisioningError(
+            "Maven (`mvn`) not found: install the Debian package 'maven' (scripts/install.sh does)"
+        )
+    command = [
+        mvn,
+        "-q",
+        "-B",
+        "dependency:copy",
+        f"-Dartifact={artifact.coordinates}",
+        f"-DoutputDirectory={directory}",
+    ]
     # Offline first: the local repository answers a re-install without the network.
     for attempt in (["-o"], []):
         result = subprocess.run([*command[:1], *attempt, *command[1:]], capture_output=True, text=True, check=False)

@@ -28,9 +28,7 @@ def connect(settings: LakeSettings) -> Any:
     """A DuckDB connection with the catalog attached as `settings.catalog.name` and used by default."""
     import duckdb
 
-    connection = duckdb.connect(
-        config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
-    )
+    connection = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
     for name in EXTENSIONS:
         connection.execute(f"LOAD '{extension_file(name, duckdb.__version__)}'")
     try:
@@ -47,7 +45,9 @@ def extension_file(name: str, version: str) -> Path:
     try:
         package = importlib.import_module(f"duckdb_extension_{name}")
     except ImportError:
-        raise QueryError(f"the DuckDB {name} extension is not installed (pip package duckdb-extension-{name})") from None
+        raise QueryError(
+            f"the DuckDB {name} extension is not installed (pip package duckdb-extension-{name})"
+        ) from None
     path = Path(str(package.__file__)).parent / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
     if not path.is_file():
         raise QueryError(f"{path} missing: duckdb-extension-{name} must have duckdb's version {version}")

@@ -1,4 +1,5 @@
-"""The embedded stack: project-private PostgreSQL, Redis and SeaweedFS, started and stopped by PID."""
+"""The embedded stack: project-private PostgreSQL, Redis, SeaweedFS and Nessie (and a Spark cluster on
+demand), started and stopped by PID."""
 
 from lake.stack.process import ProcessState, StackError
 from lake.stack.stack import Stack

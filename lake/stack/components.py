@@ -201,7 +201,9 @@ def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProce
 
     def prepare_and_check() -> None:
         if not jar.is_file():
-            raise StackError(f"Nessie's server jar {jar} is missing: run `python -m lake.jars` (scripts/install.sh does)")
+            raise StackError(
+                f"Nessie's server jar {jar} is missing: run `python -m lake.jars` (scripts/install.sh does)"
+            )
         prepare(workdir)
 
     return ManagedProcess(
@@ -263,7 +265,7 @@ def spark_worker(layout: StackLayout, cores: int, memory: str) -> ManagedProcess
         env=_spark_env(layout),
         prepare=lambda: work.mkdir(parents=True, exist_ok=True),
         # Healthy once the master lists it: only then can an application get executors.
-        healthy=lambda: _spark_master_status(ui).get("aliveworkers", 0) >= 1,
+        healthy=lambda: int(str(_spark_master_status(ui).get("aliveworkers", 0))) >= 1,
     )
 
 
@@ -311,7 +313,7 @@ def _spark_env(layout: StackLayout) -> dict[str, str]:
 
 def _spark_master_status(ui_port: int) -> dict[str, object]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:
             status: dict[str, object] = json.loads(response.read())
             return status
     except (OSError, ValueError):
@@ -320,7 +322,7 @@ def _spark_master_status(ui_port: int) -> dict[str, object]:
 
 def _nessie_up(management_port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/q/health/ready", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/q/health/ready", timeout=2) as response:
             return bool(json.loads(response.read()).get("status") == "UP")
     except (OSError, ValueError):
         return False

@@ -116,7 +116,7 @@ def test_partition_key_comes_from_the_data_interval_with_a_fallback() -> None:
 def bridge_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
     path = stack.layout.home / f"bridge-{secrets.token_hex(3)}.env"
     path.write_text(
-        (stack.layout.home / "sql.env").read_text()
+        stack.env_file.read_text()
         + f"LAKE_QUEUE__PREFIX=bridge-{secrets.token_hex(3)}\n"
         + f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
         + f"LAKE_PARTITIONS__CADENCE_MINUTES={CADENCE}\n"

@@ -1,5 +1,6 @@
 """Fixtures for the static checks of docker/: the compose model read with docker/.env.example as docker/.env,
-and the settings model (lake.settings) built from the LAKE_* variables compose gives the project's services.
+and the settings model (lake.settings) built from the LAKE_* variables compose gives the project's services
+(plus, for Nessie's server, the credentials of its own database).
 
 No fixture here starts anything: there is no Docker engine on the build machines.
 """
@@ -12,7 +13,11 @@ from typing import Any
 import pytest
 
 from lake.settings import LakeSettings, load_settings
-from tests.docker.compose_files import COMPOSE_FILE, env_file_values, load_compose, load_yaml
+from tests.docker.compose_files import COMPOSE_FILE, env_file_values, environment, load_compose, load_yaml, services
+
+# Nessie's version store: the nessie-db service, on PostgreSQL's own port (it publishes none).
+NESSIE_DB_SERVICE = "nessie-db"
+POSTGRES_PORT = 5432
 
 
 @pytest.fixture(scope="session")
@@ -44,5 +49,28 @@ def lake_env(compose: dict[str, Any]) -> dict[str, str]:
 def settings(lake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LakeSettings:
     """lake.settings read from exactly the compose stack's LAKE_* variables (no env file)."""
     for key, value in lake_env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings(env_file=tmp_path / "no-such.env")
+
+
+@pytest.fixture(scope="session")
+def nessie_env(compose: dict[str, Any]) -> dict[str, str]:
+    """The LAKE_NESSIE__* settings of Nessie's server in the compose stack: its own PostgreSQL (nessie-db),
+    whose login compose takes from docker/.env, and the warehouse bucket storage-init creates."""
+    db = environment(services(compose)[NESSIE_DB_SERVICE])
+    return {
+        "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{NESSIE_DB_SERVICE}:{POSTGRES_PORT}/{db['POSTGRES_DB']}",
+        "LAKE_NESSIE__JDBC_USER": db["POSTGRES_USER"],
+        "LAKE_NESSIE__JDBC_PASSWORD": db["POSTGRES_PASSWORD"],
+        "LAKE_NESSIE__WAREHOUSE_LOCATION": "s3://warehouse/",
+    }
+
+
+@pytest.fixture
+def production_settings(
+    lake_env: dict[str, str], nessie_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> LakeSettings:
+    """The settings Nessie's block of compose.yaml is rendered from: x-lake-env plus nessie_env."""
+    for key, value in (lake_env | nessie_env).items():
         monkeypatch.setenv(key, value)
     return load_settings(env_file=tmp_path / "no-such.env")

@@ -4,8 +4,10 @@
   comment just above that says why;
 - one Python minor version across the three images, the one pyproject.toml requires and the one
   LAKE_SPARK__PYTHON names: Spark refuses executors whose Python differs from the driver's;
-- the versions they install are the ones pyproject.toml pins (pyspark, Airflow), the Spark and Dagster
-  images fetch the same Iceberg jars, all three have Java 17, base images are pinned;
+- the versions they install are the ones pyproject.toml pins (pyspark, Airflow); the Spark and Dagster
+  images fetch exactly lake.jars.SPARK_ARTIFACTS from Maven Central at lake.jars' pins, each checked
+  against its published .sha1, and no other image fetches jars; all three have Java 17, base images are
+  pinned;
 - compose builds each of them from the repository root, and each one's Dockerfile.dockerignore lets
   through every file it COPYs.
 """
@@ -25,9 +27,16 @@ from typing import Any
 
 import pytest
 
+from lake import jars
+from lake.jars import SPARK_ARTIFACTS, Artifact
 from tests.docker.compose_files import DOCKERFILES, REPO_ROOT, image_tag, services
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
+# The images that carry the Spark jars: the cluster, and the Dagster image (the Spark driver).
+JAR_IMAGES = ("spark", "dagster")
+# Build ARG -> the lake.jars pin it must equal (same names).
+VERSION_ARGS = ("ICEBERG_VERSION", "HADOOP_VERSION", "AWS_SDK_V1_VERSION")
 
 
 @dataclass(frozen=True)
@@ -169,14 +178,51 @@ def test_installed_versions_are_the_pyproject_pins() -> None:
     assert '"pyspark==${PYSPARK_VERSION}"' in runs["spark"]
 
 
+def maven_url(artifact: Artifact) -> str:
+    group = artifact.group.replace(".", "/")
+    return f"{MAVEN_CENTRAL}{group}/{artifact.artifact}/{artifact.version}/{artifact.file_name}"
+
+
+def substitute(text: str, args: dict[str, str]) -> str:
+    """`${NAME}` and `$NAME` replaced by the ARG defaults, as the build expands them in ADD."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), text)
+
+
+def fetched_urls(path: Path) -> list[str]:
+    """Every URL the Dockerfile ADDs, with its build args expanded."""
+    args = build_args(path)
+    added = [i.arguments for i in instructions(path) if i.keyword == "ADD"]
+    return [substitute(word, args) for text in added for word in text.split() if "://" in word]
+
+
+@pytest.mark.parametrize("name", JAR_IMAGES)
+def test_version_args_are_the_lake_jars_pins(name: str) -> None:
+    args = build_args(DOCKERFILES[name])
+    assert {arg: args.get(arg) for arg in VERSION_ARGS} == {arg: getattr(jars, arg) for arg in VERSION_ARGS}
+    assert "POSTGRES_JDBC_VERSION" not in args, "Spark reaches the catalog over REST: no JDBC driver"
+
+
+@pytest.mark.parametrize("name", JAR_IMAGES)
+def test_it_fetches_every_spark_artifact_and_its_sha1_from_maven_central(name: str) -> None:
+    path = DOCKERFILES[name]
+    urls = fetched_urls(path)
+    assert not [url for url in urls if "$" in url], "every version is a build ARG"
+    wanted = {maven_url(artifact) for artifact in SPARK_ARTIFACTS}
+    assert {url for url in urls if url.endswith(".jar")} == wanted
+    assert {url for url in urls if url.endswith(".jar.sha1")} == {url + ".sha1" for url in wanted}
+    assert len(urls) == len(set(urls)) == 2 * len(wanted), f"{path}: unexpected downloads"
+    runs = " ".join(i.arguments for i in instructions(path) if i.keyword == "RUN")
+    assert "sha1sum --check --strict" in runs and '"${jar}.sha1"' in runs, f"{path}: the .sha1 files go unchecked"
+
+
 def test_spark_and_the_driver_image_fetch_the_same_jars() -> None:
-    spark, dagster = build_args(DOCKERFILES["spark"]), build_args(DOCKERFILES["dagster"])
-    for arg in ("ICEBERG_VERSION", "POSTGRES_JDBC_VERSION"):
-        assert spark[arg] == dagster[arg], arg
-    for path in (DOCKERFILES["spark"], DOCKERFILES["dagster"]):
-        added = " ".join(i.arguments for i in instructions(path) if i.keyword == "ADD")
-        for artifact in ("iceberg-spark-runtime-3.5_2.12", "iceberg-aws-bundle", "postgresql"):
-            assert f"{artifact}-${{" in added and ".jar.sha1" in added, f"{path}: {artifact}"
+    spark, dagster = (fetched_urls(DOCKERFILES[name]) for name in JAR_IMAGES)
+    assert sorted(spark) == sorted(dagster)
+
+
+def test_no_other_image_fetches_jars() -> None:
+    others = {name: fetched_urls(path) for name, path in DOCKERFILES.items() if name not in JAR_IMAGES}
+    assert not {name: urls for name, urls in others.items() if urls}
 
 
 def test_every_image_has_java_17() -> None:

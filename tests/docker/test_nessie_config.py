@@ -1,12 +1,15 @@
-"""Nessie's configuration in docker/compose.yaml (DESIGN.md, "Nessie (production only)").
+"""Nessie's configuration in docker/compose.yaml.
 
+- the service's `environment:` is exactly `lake.catalog_config.nessie_properties` of the compose settings
+  (x-lake-env plus the login of Nessie's own database), so server and clients cannot disagree;
+- the image is the Nessie release lake.jars pins (the embedded stack runs that release's server jar);
 - Quarkus properties are dot keys in a mapping-form `environment:`; upper-snake names of hyphenated
   properties (NESSIE_CATALOG_DEFAULT_WAREHOUSE...) are silently ignored by Quarkus, so none may exist;
 - S3 credentials only as `urn:nessie-secret:quarkus:<name>` URIs, `<name>.name`/`<name>.secret` holding
   the RustFS key id and secret from docker/.env;
 - the JDBC version store on its own PostgreSQL; warehouse `warehouse` at s3://warehouse/ on RustFS,
-  path-style; no REST `prefix`; health on the management port 9000 at /q/health;
-- and the settings model agrees: same warehouse name, REST URI and health URL.
+  path-style; no REST `prefix`; health on the management port 9000 at /q/health, where the settings
+  look for it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lake.catalog_config import pyiceberg_properties
+from lake.catalog_config import nessie_properties, pyiceberg_properties
+from lake.jars import NESSIE_SERVER, NESSIE_VERSION
 from lake.settings import LakeSettings
-from tests.docker.compose_files import environment, services
+from tests.docker.compose_files import environment, image_tag, services
 
 SECRET_URI = re.compile(r"urn:nessie-secret:quarkus:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 UPPER_SNAKE_QUARKUS = re.compile(r"(NESSIE|QUARKUS)_[A-Z0-9_]+")
@@ -34,6 +38,20 @@ def nessie(compose: dict[str, Any]) -> dict[str, str]:
 def secret_names(env: dict[str, str]) -> dict[str, str]:
     """property -> secret name, for every property whose value is a Nessie secret URI."""
     return {key: match["name"] for key, value in env.items() if (match := SECRET_URI.fullmatch(value))}
+
+
+def test_environment_is_the_rendered_nessie_properties(
+    raw_compose: dict[str, Any], nessie: dict[str, str], production_settings: LakeSettings
+) -> None:
+    raw = services(raw_compose)["nessie"]["environment"]
+    assert all(isinstance(value, str) for value in raw.values()), "quote every value: Quarkus reads strings"
+    assert nessie == nessie_properties(production_settings)
+
+
+def test_the_image_is_the_pinned_nessie_release(compose: dict[str, Any]) -> None:
+    image = str(services(compose)["nessie"]["image"])
+    assert image.startswith("ghcr.io/projectnessie/nessie:")
+    assert image_tag(image) == NESSIE_VERSION == NESSIE_SERVER.version
 
 
 def test_properties_are_dot_keys_in_a_mapping(raw_compose: dict[str, Any], nessie: dict[str, str]) -> None:
@@ -81,10 +99,14 @@ def test_version_store_is_jdbc_on_its_own_postgresql(compose: dict[str, Any], ne
     assert users == ["nessie"], f"{match['host']} is Nessie's own database, not shared with {users}"
 
 
-def test_warehouse_and_s3_endpoint(compose: dict[str, Any], nessie: dict[str, str], settings: LakeSettings) -> None:
+def test_warehouse_and_s3_endpoint(
+    compose: dict[str, Any], nessie: dict[str, str], production_settings: LakeSettings
+) -> None:
+    settings = production_settings
     warehouse = nessie["nessie.catalog.default-warehouse"]
     assert warehouse == settings.catalog.warehouse == "warehouse"
-    assert nessie[f"nessie.catalog.warehouses.{warehouse}.location"] == "s3://warehouse/"
+    location = nessie[f"nessie.catalog.warehouses.{warehouse}.location"]
+    assert location == settings.nessie.warehouse_location == "s3://warehouse/"
     endpoint = urlsplit(nessie[f"{S3_OPTIONS}endpoint"])
     assert f"{endpoint.scheme}://{endpoint.netloc}" == settings.s3.endpoint
     assert endpoint.hostname in services(compose)
@@ -99,11 +121,17 @@ def test_no_rest_prefix_anywhere(nessie: dict[str, str], settings: LakeSettings)
     assert settings.catalog.uri == "http://nessie:19120/iceberg"
 
 
-def test_health_is_checked_on_the_management_port(compose: dict[str, Any], settings: LakeSettings) -> None:
+def test_health_is_checked_on_the_management_port(
+    compose: dict[str, Any], nessie: dict[str, str], settings: LakeSettings
+) -> None:
+    management, http = nessie["quarkus.management.port"], nessie["quarkus.http.port"]
     check = " ".join(services(compose)["nessie"]["healthcheck"]["test"])
-    assert "/dev/tcp/127.0.0.1/9000" in check
+    assert f"/dev/tcp/127.0.0.1/{management}" in check
     assert "GET /q/health " in check
-    assert settings.catalog.nessie_health_url == "http://nessie:9000/q/health"
+    assert settings.catalog.nessie_health_url == f"http://nessie:{management}/q/health"
+    assert urlsplit(settings.catalog.uri).port == int(http)
+    # Listening on every interface of the container: other services reach it by name.
+    assert nessie["quarkus.http.host"] == nessie["quarkus.management.host"] == "0.0.0.0"  # noqa: S104
     published = services(compose)["nessie"]["ports"]
-    assert any(str(port).endswith(":9000") for port in published)
-    assert any(str(port).endswith(":19120") for port in published)
+    assert any(str(port).endswith(f":{management}") for port in published)
+    assert any(str(port).endswith(f":{http}") for port in published)

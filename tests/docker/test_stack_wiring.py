@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lake.settings import LakeSettings
-from tests.docker.compose_files import DOCKER_DIR, command_args, environment, read_properties, services
+from tests.docker.compose_files import command_args, environment, services
 
 PROJECT_SERVICES = {
     "bootstrap",
@@ -54,7 +54,8 @@ def test_every_project_service_gets_the_same_lake_settings(compose: dict[str, An
 
 def test_the_settings_point_at_this_stack(settings: LakeSettings) -> None:
     catalog = settings.catalog
-    assert (catalog.kind, catalog.uri, catalog.warehouse) == ("rest", "http://nessie:19120/iceberg", "warehouse")
+    assert (catalog.uri, catalog.warehouse) == ("http://nessie:19120/iceberg", "warehouse")
+    assert catalog.branch is None and catalog.prefix is None
     assert catalog.nessie_health_url == "http://nessie:9000/q/health"
     assert (settings.s3.endpoint, settings.s3.path_style) == ("http://rustfs:9000", True)
     assert settings.queue.url == "redis://scrapredis:6379/0"
@@ -99,11 +100,15 @@ def test_spark_code_gets_the_s3_key_of_the_settings(compose: dict[str, Any], set
         assert env["AWS_REGION"] == settings.s3.region, name
 
 
-def test_storage_init_creates_the_raw_and_warehouse_buckets(compose: dict[str, Any], settings: LakeSettings) -> None:
+def test_storage_init_creates_the_raw_and_warehouse_buckets(
+    compose: dict[str, Any], production_settings: LakeSettings
+) -> None:
+    settings = production_settings
     init = services(compose)["storage-init"]
     env = environment(init)
     warehouse = urlsplit(environment(services(compose)["nessie"])["nessie.catalog.warehouses.warehouse.location"])
-    assert set(env["BUCKETS"].split()) == {settings.s3.raw_bucket, warehouse.netloc}
+    assert warehouse.netloc == settings.nessie.warehouse_bucket
+    assert set(env["BUCKETS"].split()) == {settings.s3.raw_bucket, settings.nessie.warehouse_bucket}
     assert "for bucket in $BUCKETS" in " ".join(command_args(init))
     assert env["AWS_ENDPOINT_URL"] == settings.s3.endpoint
     assert env["AWS_ACCESS_KEY_ID"] == settings.s3.access_key_id
@@ -150,19 +155,3 @@ def test_dagster_services_share_one_storage_database(compose: dict[str, Any]) ->
             db["POSTGRES_USER"],
             db["POSTGRES_PASSWORD"],
         ), name
-
-
-def test_trino_reads_the_same_catalog(compose: dict[str, Any], settings: LakeSettings) -> None:
-    path = DOCKER_DIR / "trino" / "catalog" / f"{settings.catalog.name}.properties"
-    props = read_properties(path)
-    assert (props["connector.name"], props["iceberg.catalog.type"]) == ("iceberg", "rest")
-    assert props["iceberg.rest-catalog.uri"] == settings.catalog.uri
-    assert props["iceberg.rest-catalog.warehouse"] == settings.catalog.warehouse
-    assert props["s3.endpoint"] == settings.s3.endpoint
-    assert props["s3.path-style-access"] == str(settings.s3.path_style).lower()
-    trino = services(compose)["trino"]
-    for key in ("s3.aws-access-key", "s3.aws-secret-key"):
-        variable = re.fullmatch(r"\$\{ENV:(\w+)\}", props[key])
-        assert variable, f"{key} must come from the environment, not the file"
-        assert variable[1] in environment(trino), f"trino lacks {variable[1]}"
-    assert f"./trino/catalog/{path.name}:/etc/trino/catalog/{path.name}:ro" in trino["volumes"]

@@ -64,7 +64,9 @@ def test_raw_landings_are_read_over_s3a_with_the_same_endpoint_and_keys() -> Non
     assert conf["spark.hadoop.fs.s3a.access.key"] == "EXAMPLEKEY"
     assert conf["spark.hadoop.fs.s3a.endpoint.region"] == "us-east-1"
     # Without keys in the settings, s3a falls back to the AWS environment variables (docker/).
-    assert "spark.hadoop.fs.s3a.access.key" not in spark_raw_storage_conf(settings(s3={"endpoint": "http://rustfs:9000"}))
+    assert "spark.hadoop.fs.s3a.access.key" not in spark_raw_storage_conf(
+        settings(s3={"endpoint": "http://rustfs:9000"})
+    )
 
 
 def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_uri() -> None:
@@ -75,7 +77,7 @@ def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_u
     )
     props = nessie_properties(lake)
     assert (props["quarkus.http.port"], props["quarkus.management.port"]) == ("19120", "9000")
-    assert props["quarkus.http.host"] == "0.0.0.0"  # a container: reachable from the other services
+    assert props["quarkus.http.host"] == "0.0.0.0"  # noqa: S104  # a container: reachable from the other services
     assert props["nessie.catalog.default-warehouse"] == "warehouse"
     assert props["nessie.catalog.warehouses.warehouse.location"] == "s3://warehouse/"
     assert props["nessie.version.store.type"] == "JDBC2"

@@ -1,4 +1,4 @@
-"""Spark on the sql catalog (Iceberg JdbcCatalog on PostgreSQL), read back by pyiceberg's SqlCatalog."""
+"""Spark through Nessie's REST catalog onto S3, read back by pyiceberg through the same catalog."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def test_spark_writes_a_partitioned_table_that_pyiceberg_reads(
     assert seen == by_partition
 
 
-def test_spark_sees_pyiceberg_commits_without_refresh(spark: Any, lake_settings: LakeSettings, unique_name: str) -> None:
+def test_spark_sees_pyiceberg_commits_without_refresh(
+    spark: Any, lake_settings: LakeSettings, unique_name: str
+) -> None:
     import pyarrow as pa
 
     table = f"seed.{unique_name}"

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from lake.catalog import open_catalog
 from lake.settings import load_settings
-from lake.stack import ProcessState, Stack
+from lake.spark_submit import submit
+from lake.stack import ProcessState, Stack, components
 from tests.support import clean_environ, free_port_base, make_lake_home, run_lake
 
 
@@ -50,17 +52,17 @@ def test_up_is_idempotent_and_status_reports_running(own_stack: tuple[Stack, dic
     stack, env = own_stack
     first = run_lake("stack", "up", env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count(": started") == 3
+    assert first.stdout.count(": started") == 4  # postgres, redis, seaweedfs, nessie
     before = pids(stack)
 
     second = run_lake("stack", "up", env=env)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.count("already running") == 3
+    assert second.stdout.count("already running") == 4
     assert pids(stack) == before  # nothing restarted
 
     status = run_lake("stack", "status", env=env)
     assert status.returncode == 0
-    assert status.stdout.count(" running ") == 3
+    assert status.stdout.count(" running ") == 4
     assert (Path(env["LAKE_HOME"]) / "lake.env").stat().st_mode & 0o777 == 0o600
 
 
@@ -70,7 +72,7 @@ def test_bootstrap_then_doctor_pass(own_stack: tuple[Stack, dict[str, str]]) -> 
     assert bootstrap.returncode == 0, bootstrap.stderr
     doctor = run_lake("doctor", env=env)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    for component in ("Redis", "S3", "Iceberg catalog", "Java", "Spark jars", "PySpark Python"):
+    for component in ("Redis", "S3", "Iceberg catalog", "Nessie", "Java", "Spark jars", "PySpark Python"):
         assert any(line.startswith("[ok  ]") and component in line for line in doctor.stdout.splitlines()), component
 
 
@@ -99,7 +101,11 @@ def test_a_killed_component_is_reported_and_restarted(own_stack: tuple[Stack, di
     assert "redis: had died" in up.stdout
     after = pids(stack)
     assert after["redis"] != redis_pid
-    assert (after["postgres"], after["seaweedfs"]) == (before["postgres"], before["seaweedfs"])
+    assert (after["postgres"], after["seaweedfs"], after["nessie"]) == (
+        before["postgres"],
+        before["seaweedfs"],
+        before["nessie"],
+    )
 
 
 def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dict[str, str]]) -> None:
@@ -114,15 +120,15 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
     queue.rpush("scrapworker:pending", "job-that-must-survive")
     queue.close()
     running = [pid for pid in pids(stack).values() if pid]
-    assert len(running) == 3
+    assert len(running) == 4
 
     down = run_lake("stack", "down", env=env)
     assert down.returncode == 0, down.stderr
-    assert down.stdout.count(": stopped") == 3
+    assert down.stdout.count(": stopped") == 4
     assert not [pid for pid in running if alive(pid)]
     assert all(status.state is ProcessState.STOPPED for status in stack.status())
     again = run_lake("stack", "down", env=env)
-    assert again.returncode == 0 and again.stdout.count("not running") == 3
+    assert again.returncode == 0 and "nothing was running" in again.stdout
 
     assert run_lake("stack", "up", env=env).returncode == 0
     catalog = open_catalog(settings)
@@ -131,3 +137,40 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
     queue = redis.Redis.from_url(settings.queue.url)
     assert queue.lrange("scrapworker:pending", 0, -1) == [b"job-that-must-survive"]
     queue.close()
+
+
+@pytest.mark.spark
+def test_the_ds_hr_min_job_on_a_spark_standalone_cluster(own_stack: tuple[Stack, dict[str, str]]) -> None:
+    """`lake stack up --spark-cluster`: a master and a worker from pyspark's distribution; jobs submit to it."""
+    stack, env = own_stack
+    up = run_lake("stack", "up", "--spark-cluster", env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "spark-master: started" in up.stdout and "spark-worker: started" in up.stdout
+    settings = load_settings(env_file=stack.env_file)
+    assert settings.spark.master == stack.spark_master_url
+    try:
+        result = submit(
+            settings,
+            "partitioned_data",
+            [
+                "--table",
+                "seed.on_the_cluster",
+                "--cadence-minutes",
+                "15",
+                "--start",
+                "2026-11-01T00:00Z",
+                "--end",
+                "2026-11-01T01:00Z",
+            ],
+        )
+        assert result.result["slots"] == 4
+        table = open_catalog(settings).load_table("seed.on_the_cluster")
+        assert table.scan().to_arrow().num_rows == 40
+        # The application ran on the cluster's executors, not in a local driver.
+        ui = stack.layout.port(components.SPARK_MASTER_UI_PORT)
+        master = requests.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()
+        assert [app["name"] for app in master["completedapps"]] == ["partitioned_data"]
+        assert master["aliveworkers"] == 1
+    finally:
+        down = run_lake("stack", "down", env=env)
+    assert "spark-worker: stopped" in down.stdout and "spark-master: stopped" in down.stdout

@@ -43,7 +43,7 @@ def dagster_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimu
     path = stack.layout.home / f"dagster-{secrets.token_hex(3)}.env"
     prefix = f"dagster-{secrets.token_hex(3)}"
     path.write_text(
-        (stack.layout.home / "sql.env").read_text()
+        stack.env_file.read_text()
         + f"LAKE_QUEUE__PREFIX={prefix}\nLAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
     )
     yield path
@@ -177,6 +177,37 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
 
 
 @pytest.mark.spark
+def test_a_spec_evolved_table_fails_the_blocking_check_and_stops_downstream(
+    dagster_env: Path, spark: Any, lake_settings: LakeSettings
+) -> None:
+    """Partition spec evolution on Nessie: files written before it lack the new field (NULL in metadata)."""
+    assert materialize([partitioned_data], dagster_env, partition_key="2026-11-04-00:00").success
+    spark.sql("ALTER TABLE seed.partitioned_data ADD PARTITION FIELD bucket(4, event_id) AS event_bucket")
+    try:
+        result = materialize(
+            [partitioned_data, partitioned_data_report],
+            dagster_env,
+            partition_key="2026-11-04-00:15",
+            raise_on_error=False,
+        )
+        assert check_results(result) == {"seed/partitioned_data:no_null_partitions": False}
+        [evaluation] = result.get_asset_check_evaluations()
+        assert "event_bucket: not_in_spec" in str(evaluation.metadata["offending"].value)
+        materialized = {
+            e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization
+        }
+        assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+    finally:
+        # The remedy: back to the declared spec, and every file rewritten under it.
+        spark.sql("ALTER TABLE seed.partitioned_data DROP PARTITION FIELD event_bucket")
+        spark.sql(
+            "CALL lake.system.rewrite_data_files("
+            "table => 'seed.partitioned_data', options => map('rewrite-all', 'true'))"
+        )
+    assert materialize([partitioned_data], dagster_env, partition_key="2026-11-04-00:30").success
+
+
+@pytest.mark.spark
 def test_the_scraper_pipeline_for_a_slot(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings
 ) -> None:
@@ -201,7 +232,7 @@ def test_a_catalog_failure_retries_the_signal_alone(
     assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
 
     broken = tmp_path / "broken.env"
-    broken.write_text(dagster_env.read_text() + "LAKE_CATALOG__URI=postgresql://127.0.0.1:9/lake_catalog\n")
+    broken.write_text(dagster_env.read_text() + "LAKE_CATALOG__URI=http://127.0.0.1:9/iceberg\n")
     failed = materialize([signals], broken, partition_key=slot, raise_on_error=False)
     assert not failed.success
     retries = [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
@@ -217,7 +248,7 @@ def test_a_catalog_failure_retries_the_signal_alone(
 
 @pytest.mark.spark
 def test_a_range_backfill_from_the_dagster_cli_is_one_run(stack: Stack, lake_settings: LakeSettings) -> None:
-    env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_ENV_FILE=str(stack.layout.home / "sql.env"))
+    env = clean_environ(LAKE_HOME=str(stack.layout.home), LAKE_ENV_FILE=str(stack.env_file))
     completed = subprocess.run(
         [
             LAKE,

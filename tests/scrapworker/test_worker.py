@@ -49,7 +49,7 @@ class Harness:
         self.queue = JobQueue.from_url(settings.queue.url, self.prefix, lease_seconds=2, max_attempts=3)
         self.s3 = s3_client(settings)
         self.env = clean_environ(
-            LAKE_ENV_FILE=str(settings.home / "sql.env"),
+            LAKE_ENV_FILE=str(settings.home / "lake.env"),
             LAKE_QUEUE__PREFIX=self.prefix,
             LAKE_QUEUE__LEASE_SECONDS="2",
             LAKE_QUEUE__MAX_ATTEMPTS="3",
