@@ -124,7 +124,7 @@ def spark_raw_storage_conf(settings: LakeSettings) -> dict[str, str]:
 
 def nessie_properties(settings: LakeSettings) -> dict[str, str]:
     """The Quarkus properties Nessie's server runs with, as dot keys (the only form Quarkus reads for
-    hyphenated names: upper-snake environment names of those are silently ignored).
+    names with "-" or "." in a map key: their upper-snake environment names cannot be mapped back).
 
     Its HTTP and management ports are the ports of LAKE_CATALOG__URI and LAKE_CATALOG__NESSIE_HEALTH_URL,
     so the server listens exactly where every client looks. S3 credentials go in only as a secret URI.
@@ -193,7 +193,6 @@ def duckdb_statements(settings: LakeSettings) -> list[tuple[str, list[str]]]:
     return [
         (f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(secret)})", params),
         (f"ATTACH '{_sql_literal(catalog.warehouse)}' AS {catalog.name} ({', '.join(options)})", []),
-        (f"USE {catalog.name}", []),
     ]
 
 

@@ -34,6 +34,14 @@ def connect(settings: LakeSettings) -> Any:
     try:
         for statement, params in duckdb_statements(settings):
             connection.execute(statement, params)
+        # `market.klines` then resolves inside the catalog: DuckDB's USE needs one of its schemas (an
+        # attached Iceberg catalog has no default schema), and any one gives the others as `ns.table`.
+        first = connection.execute(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? ORDER BY schema_name LIMIT 1",
+            [settings.catalog.name],
+        ).fetchone()
+        if first is not None:
+            connection.execute(f'USE {settings.catalog.name}."{first[0]}"')
     except duckdb.Error as exc:
         connection.close()
         where = redact({"uri": settings.catalog.uri})["uri"]

@@ -95,13 +95,12 @@ def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_u
 
 def test_duckdb_attaches_the_same_catalog_without_vended_credentials() -> None:
     lake = settings(catalog={**NESSIE, "branch": None, "credential": None}, s3=S3)
-    (secret, secret_params), (attach, _), (use, _) = duckdb_statements(lake)
+    (secret, secret_params), (attach, _) = duckdb_statements(lake)
     assert secret.startswith("CREATE OR REPLACE SECRET lake_s3 (TYPE s3")
     assert "rustfs:9000" in secret_params and "EXAMPLEKEY" in secret_params and "USE_SSL false" in secret
     assert "example-secret" not in secret  # keys travel as parameters, never inside the SQL text
     assert "ENDPOINT 'http://nessie:19120/iceberg'" in attach
     assert "ACCESS_DELEGATION_MODE 'none'" in attach and "AUTHORIZATION_TYPE 'none'" in attach
-    assert use == "USE lake"
 
 
 def test_spark_conf_carries_jars_python_and_loopback_binding(tmp_path: Path) -> None:
