@@ -12,6 +12,7 @@ from airflow.sdk import DAG, BaseOperator, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_bridge.runtime import AssetTarget, DagsterClient, DagsterRunError, materialize, partition_key
+from lake_contracts import tags
 
 
 class DagsterMaterializeOperator(BaseOperator):
@@ -33,7 +34,7 @@ class DagsterMaterializeOperator(BaseOperator):
         if self.target.partitioned and params.get("range_start"):
             first, last = params["range_start"], params.get("range_end") or params["range_start"]
             backfill = client.launch_backfill(
-                self.target, first, last, {"airflow/dag_id": dag_id, "airflow/run_id": run_id}
+                self.target, first, last, {tags.AIRFLOW_DAG: dag_id, tags.AIRFLOW_RUN: run_id}
             )
             self.log.info("launched Dagster backfill %s for %s...%s", backfill, first, last)
             status = client.wait_backfill(backfill, self.run_timeout)

@@ -19,15 +19,16 @@ from typing import Any
 
 import requests
 
-from jobs.slots import KEY_FORMAT
+from lake_contracts import tags
+from lake_contracts.slots import KEY_FORMAT
 
 log = logging.getLogger(__name__)
 
 CONNECTION_ID = "dagster_default"
 REPOSITORY = "__repository__"
 ASSET_JOB = "__ASSET_JOB"
-TAG_DAG, TAG_RUN, TAG_TASK, TAG_TRY = "airflow/dag_id", "airflow/run_id", "airflow/task_id", "airflow/try_number"
-PARTITION_TAG = "dagster/partition"
+TAG_DAG, TAG_RUN, TAG_TASK, TAG_TRY = tags.AIRFLOW_DAG, tags.AIRFLOW_RUN, tags.AIRFLOW_TASK, tags.AIRFLOW_TRY
+PARTITION_TAG = tags.PARTITION
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 REUSABLE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "MANAGED"}
 

@@ -16,7 +16,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
-from jobs.slots import Slot, parse_utc, partition_to_slot, slots_between
+from lake_contracts.slots import Slot, parse_utc, partition_to_slot, slots_between
 
 RESULT_PREFIX = "LAKE_RESULT "
 

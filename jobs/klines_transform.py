@@ -21,8 +21,9 @@ from pyspark.sql.types import DecimalType, LongType, StringType, StructField, St
 
 from jobs.common import JobInputError, emit_result, ensure_table, run_main, spark_session
 from jobs.raw_landing import raw_bucket, read_manifests, read_pages
+from lake_contracts import tables
 
-TABLE = "market.klines"
+TABLE = tables.KLINES
 PRICE = DecimalType(24, 8)
 AMOUNT = DecimalType(28, 8)
 SCHEMA = StructType(
@@ -82,10 +83,10 @@ def main() -> None:
 
     manifests = read_manifests(spark, bucket, args.manifest)
     for key, manifest in manifests.items():
-        if manifest["endpoint"] != "klines":
-            raise JobInputError(f"{key} is a {manifest['endpoint']!r} landing, not klines")
+        if manifest.endpoint != "klines":
+            raise JobInputError(f"{key} is a {manifest.endpoint!r} landing, not klines")
     landings = spark.createDataFrame(
-        [(key, m["params"]["symbol"], m["params"]["interval"], m["job_id"]) for key, m in manifests.items()], LANDINGS
+        [(key, m.params["symbol"], m.params["interval"], m.job_id) for key, m in manifests.items()], LANDINGS
     )
     records = read_pages(spark, bucket, manifests)
     short = records.where(F.size("row") < KLINE_FIELDS).select("manifest", "row").limit(1).collect()

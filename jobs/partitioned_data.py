@@ -1,6 +1,6 @@
 """The ds/hr/min table (the seed's `spark_partitioned_data_v1`): rows for each slot in identity partitions.
 
-ds (string), hr (int) and min (int) come from the slot start through jobs.slots, the one mapping every
+ds (string), hr (int) and min (int) come from the slot start through lake_contracts.slots, the one mapping every
 asset uses. Writes use DataFrameWriterV2 `overwritePartitions()`: re-running a slot replaces exactly
 that slot's partition, so the table ends with the same rows however often a slot runs. One submit
 takes a whole range of slots (a backfill) and commits them together.
@@ -17,8 +17,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
 
 from jobs.common import add_slot_arguments, emit_result, ensure_table, run_main, slots_from, spark_session
+from lake_contracts import tables
 
-TABLE = "seed.partitioned_data"
+TABLE = tables.PARTITIONED_DATA
 SCHEMA = StructType(
     [
         StructField("event_id", StringType()),

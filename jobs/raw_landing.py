@@ -8,17 +8,15 @@ cluster and never passes through the driver's memory. The raw bucket comes from 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from jobs.common import JobInputError
+from lake_contracts.manifest import Manifest, ManifestError
+from lake_contracts.spark_conf import RAW_BUCKET as RAW_BUCKET_CONF
 
-RAW_BUCKET_CONF = "spark.lake.raw-bucket"
 # A page is a JSON array of rows, each row an array; values stay strings here (prices arrive as strings,
 # and Spark's JSON reader renders numbers as their text), so typing is the job's decision alone.
 PAGE_ROWS = ArrayType(ArrayType(StringType()))
@@ -34,7 +32,7 @@ def raw_bucket(spark: SparkSession) -> str:
     return str(bucket)
 
 
-def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -> dict[str, dict[str, Any]]:
+def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -> dict[str, Manifest]:
     """key -> manifest, for every key; a landing without its manifest is not complete and is refused."""
     paths = [f"s3a://{bucket}/{key}" for key in manifest_keys]
     try:
@@ -46,16 +44,22 @@ def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -
         raise JobInputError(
             f"landing s3://{bucket}/{missing or manifest_keys[0]} is not complete: no manifest"
         ) from None
-    by_path = {row["path"]: json.loads(bytes(row["content"])) for row in files}
-    return {key: by_path[path] for key, path in zip(manifest_keys, paths, strict=True)}
+    by_path = {row["path"]: bytes(row["content"]) for row in files}
+    manifests = {}
+    for key, path in zip(manifest_keys, paths, strict=True):
+        try:
+            manifests[key] = Manifest.from_json(by_path[path])
+        except ManifestError as exc:
+            raise JobInputError(f"s3://{bucket}/{key}: {exc}") from None
+    return manifests
 
 
-def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, dict[str, Any]]) -> DataFrame:
+def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest]) -> DataFrame:
     """One row per record of the landings: (manifest, row as array<string>), every page checksum verified."""
     expected = [
-        (f"s3a://{bucket}/{page['key']}", page["sha256"], key)
+        (f"s3a://{bucket}/{page.key}", page.sha256, key)
         for key, manifest in manifests.items()
-        for page in manifest["pages"]
+        for page in manifest.pages
     ]
     if not expected:
         return spark.createDataFrame(
@@ -76,6 +80,6 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, dict[str, 
     rows = checked.select("manifest", F.explode(F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS)).alias("row"))
     counts = {row["manifest"]: row["count"] for row in rows.groupBy("manifest").count().collect()}
     for key, manifest in manifests.items():
-        if counts.get(key, 0) != manifest["records"]:
-            raise JobInputError(f"{key}: manifest says {manifest['records']} records, pages hold {counts.get(key, 0)}")
+        if counts.get(key, 0) != manifest.records:
+            raise JobInputError(f"{key}: manifest says {manifest.records} records, pages hold {counts.get(key, 0)}")
     return rows

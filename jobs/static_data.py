@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DecimalType, StringType, StructField, StructType
 
 from jobs.common import emit_result, ensure_table, run_main, spark_session
+from lake_contracts import tables
 
-TABLE = "seed.static_data"
+TABLE = tables.STATIC_DATA
 SCHEMA = StructType(
     [
         StructField("symbol", StringType(), nullable=False),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import botocore.exceptions
 
 from lake.catalog import ensure_namespaces, open_catalog
-from lake.namespaces import NAMESPACES
 from lake.settings import LakeSettings
 from lake.storage import s3_client
+from lake_contracts.tables import NAMESPACES
 
 
 def ensure_bucket(settings: LakeSettings) -> bool:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from lake.settings import LakeSettings
+from lake_contracts.spark_conf import RAW_BUCKET as RAW_BUCKET_CONF
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 SPARK_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
@@ -26,7 +27,6 @@ S3_FILE_IO = "org.apache.iceberg.aws.s3.S3FileIO"
 # The Quarkus secret Nessie's S3 access key is read from: `<name>.name` is the key id, `<name>.secret` the key.
 NESSIE_S3_SECRET = "lake.s3"  # noqa: S105 - the name of a secret, not one
 NESSIE_S3_OPTIONS = "nessie.catalog.service.s3.default-options."
-RAW_BUCKET_CONF = "spark.lake.raw-bucket"
 
 _SECRET_WORDS = ("password", "secret", "credential", "token")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")

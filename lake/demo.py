@@ -30,7 +30,7 @@ def say(text: str) -> None:
 
 
 def last_complete_slots(settings: LakeSettings, count: int, now: datetime | None = None) -> list[Any]:
-    from jobs.slots import Slot
+    from lake_contracts.slots import Slot
 
     minutes = settings.partitions.cadence_minutes
     now = now or datetime.now(UTC)
@@ -165,13 +165,14 @@ def _first_failure(result: Any) -> str:
 def _summary(settings: LakeSettings, slots: list[Any]) -> None:
     from lake.catalog import open_catalog
     from lake.storage import s3_client
+    from lake_contracts import tables
 
     s3 = s3_client(settings)
     listed = s3.list_objects_v2(Bucket=settings.s3.raw_bucket, Prefix="binance/klines/")
     manifests = [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith("manifest.json")]
     catalog = open_catalog(settings)
-    signal_rows = catalog.load_table("landing.signals").scan().to_arrow().num_rows
-    kline_rows = catalog.load_table("market.klines").scan().to_arrow().num_rows
+    signal_rows = catalog.load_table(tables.SIGNALS).scan().to_arrow().num_rows
+    kline_rows = catalog.load_table(tables.KLINES).scan().to_arrow().num_rows
     say("== what landed and what was catalogued")
     say(
         f"   s3://{settings.s3.raw_bucket}/binance/klines/: {len(manifests)} complete landing(s), "

@@ -7,7 +7,6 @@ replaces its row in one commit (delete + append, scoped to the slot's partition)
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, EqualTo
 
-from jobs.slots import Slot
+from lake.storage import read_manifest
 from lake.tables import SIGNALS, ensure_table
+from lake_contracts.slots import Slot
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,19 +43,16 @@ class Signal:
 
 
 def read_signal(s3: S3Client, bucket: str, manifest_key: str, slot: Slot, run_id: str | None) -> Signal:
-    try:
-        manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        raise LandingIncompleteError(
-            f"no manifest at s3://{bucket}/{manifest_key}: the landing is not complete"
-        ) from None
+    manifest = read_manifest(s3, bucket, manifest_key)
+    if manifest is None:
+        raise LandingIncompleteError(f"no manifest at s3://{bucket}/{manifest_key}: the landing is not complete")
     prefix = manifest_key.rpartition("/")[0]
     return Signal(
-        job_id=manifest["job_id"],
-        endpoint=manifest["endpoint"],
+        job_id=manifest.job_id,
+        endpoint=manifest.endpoint,
         s3_path=f"s3://{bucket}/{prefix}/",
         manifest_key=manifest_key,
-        record_count=int(manifest["records"]),
+        record_count=manifest.records,
         slot=slot,
         run_id=run_id,
         published_at=datetime.now(UTC),

@@ -21,6 +21,7 @@ from lake.catalog_config import spark_conf
 from lake.settings import LakeSettings
 
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "lake_contracts"
 RESULT_PREFIX = "LAKE_RESULT "  # printed by jobs.common.emit_result
 
 
@@ -83,10 +84,12 @@ def submit(settings: LakeSettings, job: str | Path, args: list[str], timeout: fl
 
 
 def _jobs_archive(directory: Path) -> Path:
+    """jobs/ and the contracts it shares with the rest of the project, for the driver and the executors."""
     archive = directory / "jobs.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
-        for source in sorted(JOBS_DIR.glob("*.py")):
-            bundle.write(source, f"jobs/{source.name}")
+        for package in (JOBS_DIR, CONTRACTS_DIR):
+            for source in sorted(package.glob("*.py")):
+                bundle.write(source, f"{package.name}/{source.name}")
     return archive
 
 

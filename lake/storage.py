@@ -8,6 +8,7 @@ import boto3
 import botocore.config
 
 from lake.settings import LakeSettings
+from lake_contracts.manifest import Manifest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,3 +29,12 @@ def s3_client(settings: LakeSettings, connect_timeout: float = 5, retries: int =
             s3={"addressing_style": "path" if s3.path_style else "virtual"},
         ),
     )
+
+
+def read_manifest(s3: S3Client, bucket: str, key: str) -> Manifest | None:
+    """The manifest at `key`, or None when the landing is not complete (no manifest yet)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return Manifest.from_json(body)

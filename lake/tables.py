@@ -17,6 +17,7 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
 from lake.catalog import require_namespace
+from lake_contracts import tables
 
 
 class SchemaMismatchError(ValueError):
@@ -36,7 +37,7 @@ def _identity(source_id: int, field_id: int, name: str) -> PartitionField:
 
 # One row per complete landing: the seed's columns, plus what makes a row traceable to its landing.
 SIGNALS = TableDefinition(
-    identifier="landing.signals",
+    identifier=tables.SIGNALS,
     schema=Schema(
         NestedField(1, "run_id", StringType(), required=False),
         NestedField(2, "endpoint", StringType(), required=True),

@@ -16,6 +16,7 @@ from lake_assets.context import SETTINGS
 from lake_assets.landings import LANDINGS, manifest_key
 from lake_assets.partitions import slots_of_run
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource
+from lake_contracts import tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
 
@@ -108,7 +109,7 @@ CHECKS = [
     null_partition_check(partitioned_data, PARTITIONED_TABLE),
     null_partition_check(static_data, STATIC_TABLE),
     null_partition_check(signals, SIGNALS.identifier),
-    null_partition_check(klines, "market.klines"),
+    null_partition_check(klines, tables.KLINES),
     signals_complete,
     landing_matches_signal,
 ]

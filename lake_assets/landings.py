@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from lake_contracts.manifest import manifest_key as manifest_key_under
 from scrapworker.endpoints import EndpointCatalog, TimeWindowPaging
-from scrapworker.landing import MANIFEST_NAME, landing_prefix
+from scrapworker.landing import landing_prefix
 from scrapworker.protocol import JobSpec, ParamValue, TimeWindow
 
 INTERVAL_MINUTES = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "1d": 1440}
@@ -72,7 +73,7 @@ class LandingDefinition:
 
 
 def manifest_key(spec: JobSpec) -> str:
-    return f"{landing_prefix(spec)}/{MANIFEST_NAME}"
+    return manifest_key_under(landing_prefix(spec))
 
 
 BINANCE_KLINES = LandingDefinition(

@@ -1,19 +1,20 @@
 """Slot partitions: minute-resolution time windows keyed `YYYY-MM-DD-HH:MM` (UTC, window start).
 
 The cadence and first slot come from the settings (LAKE_PARTITIONS__*). Every asset maps its
-partition(s) to slots with jobs.slots, the one mapping the Spark jobs and the Airflow side share.
+partition(s) to slots with lake_contracts.slots, the one mapping the Spark jobs and the Airflow side share.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from jobs.slots import KEY_FORMAT, Slot, partition_to_slot, slots_between
 from lake.settings import PartitionSettings
+from lake_contracts import tags
+from lake_contracts.slots import KEY_FORMAT, Slot, partition_to_slot, slots_between
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = tags.RANGE_START
+RANGE_END_TAG = tags.RANGE_END
+PARTITION_TAG = tags.PARTITION
 
 
 def slot_partitions(settings: PartitionSettings) -> dg.TimeWindowPartitionsDefinition:

@@ -11,29 +11,16 @@ A landing is complete when, and only when, its manifest exists.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lake_contracts.manifest import Manifest, Page, manifest_key, page_key
 from scrapworker.protocol import JobSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
-
-MANIFEST_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-
-
-@dataclass(frozen=True)
-class PageRecord:
-    number: int
-    key: str
-    records: int
-    bytes: int
-    sha256: str
-    query: dict[str, str]
 
 
 @dataclass
@@ -41,7 +28,7 @@ class Landing:
     s3: S3Client
     bucket: str
     spec: JobSpec
-    pages: list[PageRecord] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
 
     @property
     def prefix(self) -> str:
@@ -49,40 +36,33 @@ class Landing:
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.prefix}/{MANIFEST_NAME}"
+        return manifest_key(self.prefix)
 
-    def write_page(self, body: bytes, query: dict[str, str], records: int) -> PageRecord:
+    def write_page(self, body: bytes, query: dict[str, str], records: int) -> Page:
         number = len(self.pages) + 1
-        key = f"{self.prefix}/page-{number:05d}.json"
+        key = page_key(self.prefix, number)
         digest = hashlib.sha256(body).hexdigest()
         self.s3.put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Metadata={"sha256": digest}
         )
-        page = PageRecord(number=number, key=key, records=records, bytes=len(body), sha256=digest, query=query)
+        page = Page(number=number, key=key, records=records, bytes=len(body), sha256=digest, query=query)
         self.pages.append(page)
         return page
 
-    def write_manifest(self, *, worker: str, attempt: int, started_at: datetime) -> dict[str, Any]:
-        manifest = {
-            "version": MANIFEST_VERSION,
-            "job_id": self.spec.job_id,
-            "endpoint": self.spec.endpoint,
-            "params": self.spec.params,
-            "window": self.spec.window.model_dump(mode="json") if self.spec.window else None,
-            "pages": [asdict(page) for page in self.pages],
-            "page_count": len(self.pages),
-            "records": sum(page.records for page in self.pages),
-            "bytes": sum(page.bytes for page in self.pages),
-            "worker": worker,
-            "attempt": attempt,
-            "started_at": started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
-        }
+    def write_manifest(self, *, worker: str, attempt: int, started_at: datetime) -> Manifest:
+        manifest = Manifest(
+            job_id=self.spec.job_id,
+            endpoint=self.spec.endpoint,
+            params=self.spec.params,
+            window=self.spec.window.model_dump(mode="json") if self.spec.window else None,
+            pages=tuple(self.pages),
+            worker=worker,
+            attempt=attempt,
+            started_at=started_at.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+        )
         self.s3.put_object(
-            Bucket=self.bucket,
-            Key=self.manifest_key,
-            Body=json.dumps(manifest, indent=1).encode(),
-            ContentType="application/json",
+            Bucket=self.bucket, Key=self.manifest_key, Body=manifest.to_json(), ContentType="application/json"
         )
         self._delete_stale_pages()
         return manifest
@@ -103,13 +83,3 @@ class Landing:
 def landing_prefix(spec: JobSpec) -> str:
     window = spec.window.label() if spec.window else "no-window"
     return f"{spec.landing_prefix}/{spec.endpoint}/{window}/{spec.job_id}"
-
-
-def read_manifest(s3: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
-    """The manifest at `key`, or None when the landing is not complete."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    manifest: dict[str, Any] = json.loads(body)
-    return manifest

@@ -206,9 +206,9 @@ class Worker:
             "bucket": self.bucket,
             "prefix": run.landing.prefix,
             "manifest_key": run.landing.manifest_key,
-            "pages": manifest["page_count"],
-            "records": manifest["records"],
-            "bytes": manifest["bytes"],
+            "pages": manifest.page_count,
+            "records": manifest.records,
+            "bytes": manifest.bytes,
             "weight": run.weight_spent,
             "rate_limited": sum(run.rate_limited.values()),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,7 @@ FORBIDDEN = {
 }
 ALLOWED_EXCEPTIONS = {"lake/cli.py", "lake/demo.py"}  # the top of the graph: reaches the others lazily
 # scrapworker may read the shared settings model and build its S3 client alike, nothing else of the core.
-ALLOWED_SUBMODULES = {
-    "scrapworker": {"lake.settings", "lake.storage"},
-    # jobs/slots.py is dependency-free: the one slot mapping every side shares.
-    "lake": {"jobs.slots"},
-}
+ALLOWED_SUBMODULES = {"scrapworker": {"lake.settings", "lake.storage"}}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -60,6 +57,33 @@ def test_package_imports_point_one_way(prefix: str) -> None:
             if module.split(".")[0] in FORBIDDEN[prefix]:
                 violations.append(f"{relative} imports {module}")
     assert violations == []
+
+
+def test_contracts_import_the_standard_library_only() -> None:
+    """lake_contracts travels everywhere, to Spark executors too: nothing but the standard library."""
+    found = {
+        f"{path.relative_to(REPO_ROOT).as_posix()} imports {module}"
+        for path in python_files("lake_contracts")
+        for module in imported_modules(path)
+        if module.split(".")[0] not in sys.stdlib_module_names and module.split(".")[0] != "lake_contracts"
+    }
+    assert found == set()
+
+
+def test_no_table_name_or_tag_is_spelt_outside_the_contracts() -> None:
+    """Table identifiers and run tag names are written once, in lake_contracts, and imported elsewhere."""
+    from lake_contracts import tables, tags
+
+    spelt = [value for name, value in vars(tables).items() if isinstance(value, str) and not name.startswith("_")]
+    spelt += [value for name, value in vars(tags).items() if isinstance(value, str) and not name.startswith("_")]
+    found = [
+        f"{path.relative_to(REPO_ROOT).as_posix()}: {value}"
+        for package in ("lake", "lake_assets", "airflow_bridge", "jobs", "scrapworker")
+        for path in python_files(package)
+        for value in spelt
+        if f'"{value}"' in path.read_text()
+    ]
+    assert found == []
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ import dagster as dg
 from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, SparkResource
+from lake_contracts import tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
-STATIC_TABLE = "seed.static_data"
-PARTITIONED_TABLE = "seed.partitioned_data"
+STATIC_TABLE = tables.STATIC_DATA
+PARTITIONED_TABLE = tables.PARTITIONED_DATA
 
 
 @dg.asset(

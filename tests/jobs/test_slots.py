@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.slots import Slot, partition_to_slot, slots_between
+from lake_contracts.slots import Slot, partition_to_slot, slots_between
 
 
 def test_partition_key_maps_to_ds_hr_min() -> None:

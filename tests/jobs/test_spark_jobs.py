@@ -8,10 +8,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from jobs.slots import slots_between
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.spark_submit import SparkJobError, submit
+from lake_contracts.slots import slots_between
 from tests.jobs.conftest import Lander
 from tests.lake.test_bootstrap import warehouse_objects
 

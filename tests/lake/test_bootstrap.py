@@ -8,9 +8,9 @@ from pyiceberg.exceptions import NoSuchNamespaceError
 
 from lake.bootstrap import bootstrap
 from lake.catalog import NamespaceMissingError, open_catalog, require_namespace
-from lake.namespaces import NAMESPACES
 from lake.settings import LakeSettings
 from lake.storage import s3_client
+from lake_contracts.tables import NAMESPACES
 
 
 def test_bootstrap_twice_creates_nothing_new(lake_settings: LakeSettings) -> None:

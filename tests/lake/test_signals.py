@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from jobs.slots import partition_to_slot
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.signals import LandingIncompleteError, publish, read_signal
 from lake.storage import s3_client
 from lake.tables import SIGNALS, SchemaMismatchError, TableDefinition, ensure_table
+from lake_contracts.slots import partition_to_slot
 from scrapworker.landing import Landing
 from scrapworker.protocol import JobSpec
 

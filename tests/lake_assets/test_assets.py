@@ -74,6 +74,10 @@ def materialize(assets: list[Any], env_file: Path, **kwargs: Any) -> dg.ExecuteI
     )
 
 
+def materialized_keys(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization}
+
+
 def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
         assert event.materialization is not None
@@ -165,9 +169,7 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
         [evaluation] = result.get_asset_check_evaluations()
         assert evaluation.severity is dg.AssetCheckSeverity.ERROR
         assert "hr: null_value" in str(evaluation.metadata["offending"].value)
-        materialized = {
-            e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization
-        }
+        materialized = materialized_keys(result)
         assert dg.AssetKey(["seed", "partitioned_data"]) in materialized
         assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
     finally:
@@ -193,9 +195,7 @@ def test_a_spec_evolved_table_fails_the_blocking_check_and_stops_downstream(
         assert check_results(result) == {"seed/partitioned_data:no_null_partitions": False}
         [evaluation] = result.get_asset_check_evaluations()
         assert "event_bucket: not_in_spec" in str(evaluation.metadata["offending"].value)
-        materialized = {
-            e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization
-        }
+        materialized = materialized_keys(result)
         assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
     finally:
         # The remedy: back to the declared spec, and every file rewritten under it.

@@ -7,8 +7,8 @@ import secrets
 from datetime import UTC, datetime
 
 from lake.settings import LakeSettings
-from lake.storage import s3_client
-from scrapworker.landing import Landing, landing_prefix, read_manifest
+from lake.storage import read_manifest, s3_client
+from scrapworker.landing import Landing, landing_prefix
 from scrapworker.protocol import JobSpec
 
 
@@ -40,7 +40,7 @@ def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(lake_settings: Lak
         first.write_page(body, {"startTime": "0"}, len(json.loads(body)))
     assert read_manifest(s3, bucket, first.manifest_key) is None  # pages alone are not a landing
     manifest = first.write_manifest(worker="w1", attempt=1, started_at=datetime.now(UTC))
-    assert (manifest["page_count"], manifest["records"], manifest["bytes"]) == (3, 3, 5 + 9 + 2)
+    assert (manifest.page_count, manifest.records, manifest.bytes) == (3, 3, 5 + 9 + 2)
     assert read_manifest(s3, bucket, first.manifest_key) == manifest
 
     # A re-run of the same job that finds fewer pages (the data shrank) overwrites and tidies up.
@@ -49,7 +49,7 @@ def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(lake_settings: Lak
     rerun.write_manifest(worker="w2", attempt=2, started_at=datetime.now(UTC))
     assert keys_under(s3, bucket, prefix + "/") == [f"{prefix}/manifest.json", f"{prefix}/page-00001.json"]
     stored = read_manifest(s3, bucket, rerun.manifest_key)
-    assert stored is not None and stored["records"] == 2 and stored["worker"] == "w2"
+    assert stored is not None and stored.records == 2 and stored.worker == "w2"
     page = s3.get_object(Bucket=bucket, Key=f"{prefix}/page-00001.json")
     assert page["Body"].read() == b"[[1],[2]]"
-    assert page["Metadata"]["sha256"] == stored["pages"][0]["sha256"]
+    assert page["Metadata"]["sha256"] == stored.pages[0].sha256

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from lake.settings import LakeSettings
-from lake.storage import s3_client
+from lake.storage import read_manifest, s3_client
+from lake_contracts.manifest import Manifest
 from scrapworker.endpoints import BUILTIN_CONFIG
-from scrapworker.landing import read_manifest
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
 from scrapworker.simulator import MarketSimulator, SimulatorConfig
@@ -103,13 +103,13 @@ class Harness:
                     break  # every worker has exited: nobody will finish the job
         pytest.fail(f"job {job_id} did not finish; worker logs:\n{self.logs()[-4000:]}")
 
-    def manifest(self, status: JobStatus) -> dict[str, Any] | None:
+    def manifest(self, status: JobStatus) -> Manifest | None:
         return read_manifest(self.s3, self.settings.s3.raw_bucket, status.outputs.get("manifest_key", "-"))
 
-    def landed_open_times(self, manifest: dict[str, Any]) -> list[int]:
+    def landed_open_times(self, manifest: Manifest) -> list[int]:
         times: list[int] = []
-        for page in manifest["pages"]:
-            body = self.s3.get_object(Bucket=self.settings.s3.raw_bucket, Key=page["key"])["Body"].read()
+        for page in manifest.pages:
+            body = self.s3.get_object(Bucket=self.settings.s3.raw_bucket, Key=page.key)["Body"].read()
             times += [row[0] for row in json.loads(body)]
         return times
 
@@ -155,9 +155,9 @@ def test_a_multi_page_window_lands_every_page_exactly_once(harness: Harness) -> 
     manifest = harness.manifest(status)
     assert manifest is not None
     served = harness.served()
-    assert manifest["page_count"] == len(served) == 3
-    assert manifest["records"] == sum(r.rows for r in served) == 2500
-    assert [page["records"] for page in manifest["pages"]] == [r.rows for r in served]
+    assert manifest.page_count == len(served) == 3
+    assert manifest.records == sum(r.rows for r in served) == 2500
+    assert [page.records for page in manifest.pages] == [r.rows for r in served]
     assert status.outputs["records"] == 2500 and status.outputs["pages"] == 3
     expected = [int((DAY + i * MINUTE).timestamp() * 1000) for i in range(2500)]
     assert harness.landed_open_times(manifest) == expected  # every kline once, in order
@@ -183,7 +183,7 @@ def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
         assert any("lease expired" in line for line in status.history)
 
         manifest = harness.manifest(status)
-        assert manifest is not None and manifest["page_count"] == 12 and manifest["attempt"] == 2
+        assert manifest is not None and manifest.page_count == 12 and manifest.attempt == 2
         times = harness.landed_open_times(manifest)
         assert times == [int((DAY + i * MINUTE).timestamp() * 1000) for i in range(11_500)]
         keys = harness.s3.list_objects_v2(Bucket=lake_settings.s3.raw_bucket, Prefix=status.outputs["prefix"] + "/")
@@ -283,7 +283,7 @@ def test_sigterm_releases_a_running_job_for_another_worker(lake_settings: LakeSe
         status = harness.wait(job.job_id)
         assert status.state is JobState.SUCCEEDED and status.attempts == 1
         manifest = harness.manifest(status)
-        assert manifest is not None and manifest["records"] == 19_500
+        assert manifest is not None and manifest.records == 19_500
 
 
 def test_enqueue_and_status_from_the_command_line(harness: Harness) -> None:

@@ -1,0 +1,12 @@
+"""Every Iceberg table the project writes, by identifier, and the namespaces `lake bootstrap` creates."""
+
+from __future__ import annotations
+
+STATIC_DATA = "seed.static_data"
+PARTITIONED_DATA = "seed.partitioned_data"
+SIGNALS = "landing.signals"
+KLINES = "market.klines"
+
+ALL_TABLES = (STATIC_DATA, PARTITIONED_DATA, SIGNALS, KLINES)
+NAMESPACES = ("seed", "landing", "market")
+assert {table.partition(".")[0] for table in ALL_TABLES} <= set(NAMESPACES)
