@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lake.bootstrap import bootstrap  # noqa: E402
 from lake.catalog import open_catalog  # noqa: E402
 from lake.settings import load_settings  # noqa: E402
 from lake.spark_submit import submit  # noqa: E402
-from lake.stack import Stack  # noqa: E402
 from lake_contracts.slots import slots_between  # noqa: E402
+from lake_tools.bootstrap import bootstrap  # noqa: E402
+from lake_tools.stack import Stack  # noqa: E402
 from tests.support import free_port_base, make_lake_home  # noqa: E402
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)

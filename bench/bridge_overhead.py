@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from airflow_bridge.operator import DagsterMaterializeOperator  # noqa: E402
 from airflow_bridge.runtime import AssetTarget, DagsterClient  # noqa: E402
-from lake.stack import Stack  # noqa: E402
+from lake_tools.stack import Stack  # noqa: E402
 from tests.support import LAKE, clean_environ, free_port, free_port_base, make_lake_home  # noqa: E402
 
 RUN_TIMES = "query($id: ID!) { runOrError(runId: $id) { ... on Run { startTime endTime } } }"

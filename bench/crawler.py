@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lake.settings import load_settings  # noqa: E402
-from lake.stack import Stack  # noqa: E402
+from lake_tools.stack import Stack  # noqa: E402
 from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
 from scrapworker.protocol import JobSpec  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
@@ -172,7 +172,7 @@ def main() -> int:
     stack = Stack(home, free_port_base())
     try:
         stack.up()
-        from lake.bootstrap import ensure_bucket
+        from lake_tools.bootstrap import ensure_bucket
 
         env_file = home / "lake.env"
         ensure_bucket(load_settings(env_file=env_file))

@@ -29,14 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
 
-from lake.bootstrap import bootstrap  # noqa: E402
 from lake.settings import load_settings  # noqa: E402
 from lake.spark_submit import submit  # noqa: E402
-from lake.stack import Stack  # noqa: E402
 from lake_assets.assets.scraper import RAW_LANDINGS, signals  # noqa: E402
 from lake_assets.landings import BINANCE_KLINES, manifest_key  # noqa: E402
 from lake_assets.resources import all_resources  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
+from lake_tools.bootstrap import bootstrap  # noqa: E402
+from lake_tools.stack import Stack  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
 from scrapworker.simulator import MarketSimulator  # noqa: E402

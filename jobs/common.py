@@ -1,4 +1,4 @@
-"""What every Spark job shares: the session, slot arguments, namespace and schema checks, the result line.
+"""What every Spark job shares: the session, slot arguments, namespace and schema checks, and its main.
 
 A job takes its catalog from Spark conf (spark-submit --properties-file, rendered by
 lake.catalog_config) and never from this code, so the same job runs against the embedded JDBC catalog
@@ -8,17 +8,14 @@ and against Nessie.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
+from jobs.reporting import Reporter, reporter
 from lake_contracts.slots import Slot, parse_utc, partition_to_slot, slots_between
-
-RESULT_PREFIX = "LAKE_RESULT "
 
 
 class JobInputError(ValueError):
@@ -120,15 +117,19 @@ def ensure_table(
     return True
 
 
-def emit_result(**fields: Any) -> None:
-    """One line the launcher parses into run metadata (rows written, partitions, ...)."""
-    print(RESULT_PREFIX + json.dumps(fields, default=str), flush=True)
+def run_main(main: Callable[[Reporter], None]) -> None:
+    """Run a job's main with its reporter; a JobInputError becomes one clear `error:` line and exit 2.
 
-
-def run_main(main: Any) -> None:
-    """Run a job's main; a JobInputError becomes one clear line on stderr and exit status 2."""
-    try:
-        main()
-    except JobInputError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    The line goes to stderr (spark-submit's callers show it) and, under Dagster, into the run as an error
+    log event. The exit happens after the Pipes session closed, so Dagster sees a clean close and a code.
+    """
+    code = 0
+    with reporter() as report:
+        try:
+            main(report)
+        except JobInputError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            report.log(f"error: {exc}", error=True)
+            code = 2
+    if code:
+        sys.exit(code)

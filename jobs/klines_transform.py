@@ -19,9 +19,10 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, LongType, StringType, StructField, StructType, TimestampType
 
-from jobs.common import JobInputError, emit_result, ensure_table, run_main, spark_session
+from jobs.common import JobInputError, ensure_table, run_main, spark_session
 from jobs.raw_landing import raw_bucket, read_manifests, read_pages
-from lake_contracts import tables
+from jobs.reporting import Reporter
+from lake_contracts import checks, tables
 
 TABLE = tables.KLINES
 PRICE = DecimalType(24, 8)
@@ -71,7 +72,7 @@ def typed_columns(row: Column) -> list[Column]:
     ]
 
 
-def main() -> None:
+def main(report: Reporter) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", action="append", required=True, help="manifest key in the raw bucket")
     parser.add_argument("--table", default=TABLE)
@@ -109,7 +110,25 @@ def main() -> None:
         WHEN NOT MATCHED THEN INSERT *
         """
     )
-    emit_result(table=args.table, rows=frame.count(), landings=len(manifests))
+    incoming = frame.count()
+    report.log(f"{args.table}: {incoming} kline(s) from {len(manifests)} landing(s) merged")
+
+    # The job's own check: every row it merged reads back, stamped with its landing's job id.
+    job_ids = [manifest.job_id for manifest in manifests.values()]
+    committed = spark.table(args.table).where(F.col("landing_job_id").isin(job_ids)).count()
+    report.check(
+        checks.TYPED_ROWS_COMMITTED,
+        passed=committed == incoming,
+        metadata={"merged": incoming, "read_back": committed, "landings": len(job_ids)},
+    )
+    report.materialized(
+        {
+            "table": args.table,
+            "rows": incoming,
+            "landings": len(manifests),
+            "records_landed": sum(m.records for m in manifests.values()),
+        }
+    )
 
 
 if __name__ == "__main__":

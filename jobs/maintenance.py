@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import JobInputError, current_catalog, emit_result, run_main, spark_session, table_exists
+from jobs.common import JobInputError, current_catalog, run_main, spark_session, table_exists
+from jobs.reporting import Reporter
 
 
-def main() -> None:
+def main(report: Reporter) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", required=True)
     parser.add_argument("--min-input-files", type=int, default=2, help="compact a file group from this many files")
@@ -29,10 +30,16 @@ def main() -> None:
         f"CALL {current_catalog(spark)}.system.rewrite_data_files(table => '{args.table}', "
         f"options => map('min-input-files', '{args.min_input_files}'))"
     ).collect()[0]
-    emit_result(
-        table=args.table,
-        rewritten_data_files=rewritten["rewritten_data_files_count"],
-        added_data_files=rewritten["added_data_files_count"],
+    report.log(
+        f"{args.table}: {rewritten['rewritten_data_files_count']} data files rewritten into "
+        f"{rewritten['added_data_files_count']}"
+    )
+    report.materialized(
+        {
+            "table": args.table,
+            "rewritten_data_files": rewritten["rewritten_data_files_count"],
+            "added_data_files": rewritten["added_data_files_count"],
+        }
     )
 
 

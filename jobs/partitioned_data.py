@@ -16,10 +16,12 @@ import argparse
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType, TimestampType
 
-from jobs.common import add_slot_arguments, emit_result, ensure_table, run_main, slots_from, spark_session
-from lake_contracts import tables
+from jobs.common import JobInputError, add_slot_arguments, ensure_table, run_main, slots_from, spark_session
+from jobs.reporting import Reporter
+from lake_contracts import checks, tables
 
 TABLE = tables.PARTITIONED_DATA
+MAX_ROWS_PER_SLOT = 100_000
 SCHEMA = StructType(
     [
         StructField("event_id", StringType()),
@@ -41,12 +43,14 @@ SLOTS_SCHEMA = StructType(
 )
 
 
-def main() -> None:
+def main(report: Reporter) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_slot_arguments(parser)
     parser.add_argument("--table", default=TABLE)
     parser.add_argument("--rows-per-slot", type=int, default=10)
     args = parser.parse_args()
+    if not 1 <= args.rows_per_slot <= MAX_ROWS_PER_SLOT:
+        raise JobInputError(f"--rows-per-slot must be 1 to {MAX_ROWS_PER_SLOT}, got {args.rows_per_slot}")
     slots = slots_from(args)
     spark = spark_session("partitioned_data")
     ensure_table(spark, args.table, SCHEMA, partitioned_by=["ds", "hr", "min"])
@@ -69,11 +73,32 @@ def main() -> None:
     partition_columns = ["ds", "hr", "min"]
     rows = rows.repartition(*partition_columns).sortWithinPartitions(*partition_columns)
     rows.writeTo(args.table).option("fanout-enabled", "false").overwritePartitions()
-    emit_result(
-        table=args.table,
-        rows=len(slots) * args.rows_per_slot,
-        slots=len(slots),
-        partitions=[s.partition_values() for s in slots[:5]] + (["..."] if len(slots) > 5 else []),
+    report.log(f"{args.table}: {len(slots)} slot(s) from {slots[0].key} overwritten, {args.rows_per_slot} rows each")
+
+    # The job's own check: each slot it wrote reads back with exactly its rows, under its partition values.
+    written = spark.table(args.table).join(slot_frame.select("ds", "hr", "min"), ["ds", "hr", "min"])
+    counts = {(r["ds"], r["hr"], r["min"]): r["count"] for r in written.groupBy("ds", "hr", "min").count().collect()}
+    wrong = {
+        s.key: counts.get(s.partition_values(), 0)
+        for s in slots
+        if counts.get(s.partition_values()) != args.rows_per_slot
+    }
+    report.check(
+        checks.ROWS_PER_SLOT,
+        passed=not wrong,
+        metadata={
+            "expected_per_slot": args.rows_per_slot,
+            "slots": len(slots),
+            "wrong_slots": dict(list(wrong.items())[:20]),
+        },
+    )
+    report.materialized(
+        {
+            "table": args.table,
+            "rows": sum(counts.values()),
+            "slots": len(slots),
+            "partitions": [list(s.partition_values()) for s in slots[:5]] + (["..."] if len(slots) > 5 else []),
+        }
     )
 
 

@@ -15,7 +15,8 @@ from decimal import Decimal
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DecimalType, StringType, StructField, StructType
 
-from jobs.common import emit_result, ensure_table, run_main, spark_session
+from jobs.common import ensure_table, run_main, spark_session
+from jobs.reporting import Reporter
 from lake_contracts import tables
 
 TABLE = tables.STATIC_DATA
@@ -36,7 +37,7 @@ ROWS = [
 ]
 
 
-def main() -> None:
+def main(report: Reporter) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--table", default=TABLE)
     args = parser.parse_args()
@@ -45,7 +46,9 @@ def main() -> None:
     frame = spark.createDataFrame(ROWS, SCHEMA)
     # overwrite(true): replace every row atomically (DataFrameWriterV2), keeping schema and properties.
     frame.writeTo(args.table).overwrite(F.lit(True))
-    emit_result(table=args.table, rows=frame.count(), created=created)
+    rows = spark.table(args.table).count()
+    report.log(f"{args.table}: {'created and ' if created else ''}replaced with {rows} reference rows")
+    report.materialized({"table": args.table, "rows": rows, "created": created})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Run a jobs/ application with spark-submit, configured from the settings, and read its result line.
+"""spark-submit for a jobs/ application, configured from the settings.
+
+`prepared()` builds the command and its environment once, for both callers: `submit()` runs it here and
+waits (tests, benchmarks, tools), and the Dagster code location runs the same command through a Dagster
+Pipes client, which streams the job's logs, metadata and check results into the run.
 
 The whole conf (catalog, jars, storage, the executors' Python) goes in a properties file readable only
 by us, not on the command line: `ps` would show credentials passed as --conf.
@@ -6,23 +10,22 @@ by us, not on the command line: `ps` would show credentials passed as --conf.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lake.catalog_config import spark_conf
 from lake.settings import LakeSettings
 
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "lake_contracts"
-RESULT_PREFIX = "LAKE_RESULT "  # printed by jobs.common.emit_result
 
 
 class SparkJobError(RuntimeError):
@@ -41,14 +44,23 @@ class SparkJobError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SparkJobResult:
+class SparkJobRun:
     job: str
     seconds: float
-    result: dict[str, Any] = field(default_factory=dict)
+    # What the job printed for a person (its own lines and Spark's warnings); never parsed for results.
+    log: str
 
 
-def submit(settings: LakeSettings, job: str | Path, args: list[str], timeout: float = 3600) -> SparkJobResult:
-    """spark-submit jobs/<job>.py (or a script path) with `args`; returns its LAKE_RESULT fields."""
+@dataclass(frozen=True)
+class PreparedSubmit:
+    job: str
+    command: list[str]
+    env: dict[str, str]
+
+
+@contextmanager
+def prepared(settings: LakeSettings, job: str | Path, args: list[str]) -> Iterator[PreparedSubmit]:
+    """The spark-submit command for jobs/<job>.py (or a script path) with `args`, valid inside the block."""
     script = job if isinstance(job, Path) else JOBS_DIR / f"{job}.py"
     if not script.is_file():
         raise ValueError(f"no Spark job {job!r} in {JOBS_DIR}")
@@ -67,20 +79,22 @@ def submit(settings: LakeSettings, job: str | Path, args: list[str], timeout: fl
             str(script),
             *args,
         ]
-        env = os.environ | {
-            "PYSPARK_PYTHON": str(settings.spark.python),
-            "PYSPARK_DRIVER_PYTHON": str(settings.spark.python),
-        }
+        env = {"PYSPARK_PYTHON": str(settings.spark.python), "PYSPARK_DRIVER_PYTHON": str(settings.spark.python)}
+        yield PreparedSubmit(job=script.stem, command=command, env=env)
+
+
+def submit(settings: LakeSettings, job: str | Path, args: list[str], timeout: float = 3600) -> SparkJobRun:
+    """Run the job and wait; raises SparkJobError with the job's own reason when it fails."""
+    with prepared(settings, job, args) as run:
         started = time.monotonic()
-        completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        completed = subprocess.run(
+            run.command, capture_output=True, text=True, env=os.environ | run.env, timeout=timeout, check=False
+        )
         seconds = time.monotonic() - started
+    output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        raise SparkJobError(script.stem, completed.returncode, completed.stdout + completed.stderr)
-    result: dict[str, Any] = {}
-    for line in completed.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            result = json.loads(line.removeprefix(RESULT_PREFIX))
-    return SparkJobResult(job=script.stem, seconds=seconds, result=result)
+        raise SparkJobError(run.job, completed.returncode, output)
+    return SparkJobRun(job=run.job, seconds=seconds, log=output)
 
 
 def _jobs_archive(directory: Path) -> Path:

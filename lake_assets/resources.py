@@ -6,6 +6,7 @@ Each takes an optional `env_file`; empty means the usual discovery (`$LAKE_ENV_F
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from pyiceberg.catalog import Catalog
 
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings, load_settings
-from lake.spark_submit import SparkJobResult, submit
+from lake.spark_submit import prepared
 from lake.storage import s3_client
 from scrapworker.endpoints import EndpointCatalog, catalog_for
 from scrapworker.queue import JobQueue
@@ -62,10 +63,37 @@ class CatalogResource(_FromSettings):
 
 
 class SparkResource(_FromSettings):
-    """spark-submit of jobs/ applications, configured from the settings (client mode)."""
+    """spark-submit of jobs/ applications, configured from the settings, run through Dagster Pipes.
 
-    def submit(self, job: str, args: list[str]) -> SparkJobResult:
-        return submit(self.settings, job, args)
+    The job's log lines, the metadata it reports and its own check results arrive as events of this run;
+    Spark's own output is forwarded to the step's compute logs. A failing job fails the step with the
+    job's own `error:` line as the reason (Pipes brought it into the event log before the exit).
+    """
+
+    def run(self, context: dg.AssetExecutionContext, job: str, args: list[str]) -> dg.PipesClientCompletedInvocation:
+        with prepared(self.settings, job, args) as submit:
+            context.log.info(f"spark-submit jobs/{job}.py {' '.join(args)} (master {self.settings.spark.master})")
+            try:
+                return dg.PipesSubprocessClient(forward_stdio=True).run(
+                    context=context, command=submit.command, env=submit.env
+                )
+            except Exception:
+                # Pipes says only "process failed with code 2"; the job said why, in this run's event log.
+                # (The Pipes error class is not public API, hence the broad catch and the re-raise.)
+                reason = _job_error(context)
+                if reason is None:
+                    raise
+                raise dg.Failure(description=f"Spark job {job} failed: {reason}") from None
+
+
+def _job_error(context: dg.AssetExecutionContext) -> str | None:
+    """The last `error: ...` line the job logged through Pipes in this run (jobs.common.run_main)."""
+    lines = [
+        record.user_message
+        for record in context.instance.all_logs(context.run.run_id)
+        if record.level >= logging.ERROR and record.user_message.startswith("error: ")
+    ]
+    return lines[-1] if lines else None
 
 
 def all_resources(env_file: str = "") -> dict[str, dg.ConfigurableResource]:  # type: ignore[type-arg]

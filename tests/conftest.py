@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lake.bootstrap import bootstrap
 from lake.settings import LakeSettings, load_settings
-from lake.stack import Stack
+from lake_tools.bootstrap import bootstrap
+from lake_tools.stack import Stack
 from scrapworker.simulator import MarketSimulator
 from tests.support import free_port_base, make_lake_home
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lake.stack.components import StackLayout
+from lake_tools.stack.components import StackLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAKE = str(Path(sys.executable).parent / "lake")

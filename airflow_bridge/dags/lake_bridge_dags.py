@@ -111,6 +111,13 @@ PIPELINES = json.loads(
        "partitioned_data"
       ],
       "no_null_partitions"
+     ],
+     [
+      [
+       "seed",
+       "partitioned_data"
+      ],
+      "rows_per_slot"
      ]
     ],
     "partitioned": true,
@@ -212,6 +219,13 @@ PIPELINES = json.loads(
        "klines"
       ],
       "no_null_partitions"
+     ],
+     [
+      [
+       "market",
+       "klines"
+      ],
+      "typed_rows_committed"
      ]
     ],
     "partitioned": true,

@@ -6,6 +6,7 @@ asset is retried alone and nothing is crawled again.
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -15,6 +16,7 @@ from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
+from lake_contracts import checks
 from scrapworker.protocol import JobState
 
 MINUTES = SETTINGS.partitions.cadence_minutes
@@ -113,12 +115,18 @@ def signals(
     deps=[BINANCE_KLINES.asset_name, signals],
     description="Typed klines in market.klines from complete landings; one Spark submit per run.",
     kinds={"iceberg", "spark"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            checks.TYPED_ROWS_COMMITTED,
+            asset=["market", "klines"],
+            description="Every typed row merged reads back under its landing (checked inside the Spark job).",
+        )
+    ],
 )
-def klines(context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def klines(
+    context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
     window = context.partition_time_window
     specs = BINANCE_KLINES.jobs(window.start, window.end, queue.endpoints())
     args = [arg for spec in specs for arg in ("--manifest", manifest_key(spec))]
-    result = spark.submit("klines_transform", args)
-    return dg.MaterializeResult(
-        metadata={"rows": result.result.get("rows", 0), "landings": len(specs), "duration_s": round(result.seconds, 2)}
-    )
+    yield from spark.run(context, "klines_transform", args).get_results()

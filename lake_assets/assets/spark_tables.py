@@ -2,12 +2,14 @@
 (`spark_partitioned_data_v1`), each one spark-submit per run, a whole range for a backfill."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
+from collections.abc import Iterator
+
 import dagster as dg
 
 from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, SparkResource
-from lake_contracts import tables
+from lake_contracts import checks, tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
 STATIC_TABLE = tables.STATIC_DATA
@@ -20,9 +22,8 @@ PARTITIONED_TABLE = tables.PARTITIONED_DATA
     description="Reference rows, replaced whole on every run (jobs/static_data.py).",
     kinds={"iceberg", "spark"},
 )
-def static_data(spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    result = spark.submit("static_data", ["--table", STATIC_TABLE])
-    return dg.MaterializeResult(metadata={"rows": result.result.get("rows", 0), "duration_s": round(result.seconds, 2)})
+def static_data(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    return spark.run(context, "static_data", ["--table", STATIC_TABLE]).get_materialize_result()
 
 
 @dg.asset(
@@ -32,19 +33,22 @@ def static_data(spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[t
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="Rows per slot in identity partitions ds/hr/min (jobs/partitioned_data.py); a range is one submit.",
     kinds={"iceberg", "spark"},
+    # Run and reported by the Spark job itself, through Pipes.
+    check_specs=[
+        dg.AssetCheckSpec(
+            checks.ROWS_PER_SLOT,
+            asset=["seed", "partitioned_data"],
+            description="Every slot written reads back with exactly its rows (checked inside the Spark job).",
+        )
+    ],
 )
-def partitioned_data(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def partitioned_data(
+    context: dg.AssetExecutionContext, spark: SparkResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
     window = context.partition_time_window
     args = ["--table", PARTITIONED_TABLE, "--cadence-minutes", str(MINUTES)]
     args += ["--start", window.start.isoformat(), "--end", window.end.isoformat()]
-    result = spark.submit("partitioned_data", args)
-    return dg.MaterializeResult(
-        metadata={
-            "rows": result.result.get("rows", 0),
-            "slots": result.result.get("slots", 0),
-            "duration_s": round(result.seconds, 2),
-        }
-    )
+    yield from spark.run(context, "partitioned_data", args).get_results()
 
 
 @dg.asset(

@@ -23,7 +23,7 @@ import requests
 from airflow_bridge.runtime import AssetTarget, DagsterClient, DagsterRunError, materialize, partition_key
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
-from lake.stack import Stack
+from lake_tools.stack import Stack
 from scrapworker.simulator import MarketSimulator
 from tests.support import LAKE, REPO_ROOT, clean_environ, free_port
 

@@ -5,7 +5,7 @@
 - one Python minor version across the three images, the one pyproject.toml requires and the one
   LAKE_SPARK__PYTHON names: Spark refuses executors whose Python differs from the driver's;
 - the versions they install are the ones pyproject.toml pins (pyspark, Airflow); the Spark and Dagster
-  images fetch exactly lake.jars.SPARK_ARTIFACTS from Maven Central at lake.jars' pins, each checked
+  images fetch exactly lake_tools.jars.SPARK_ARTIFACTS from Maven Central at lake_tools.jars' pins, each checked
   against its published .sha1, and no other image fetches jars; all three have Java 17, base images are
   pinned;
 - compose builds each of them from the repository root, and each one's Dockerfile.dockerignore lets
@@ -27,15 +27,15 @@ from typing import Any
 
 import pytest
 
-from lake import jars
-from lake.jars import SPARK_ARTIFACTS, Artifact
+from lake_tools import jars
+from lake_tools.jars import SPARK_ARTIFACTS, Artifact
 from tests.docker.compose_files import DOCKERFILES, REPO_ROOT, image_tag, services
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
 # The images that carry the Spark jars: the cluster, and the Dagster image (the Spark driver).
 JAR_IMAGES = ("spark", "dagster")
-# Build ARG -> the lake.jars pin it must equal (same names).
+# Build ARG -> the lake_tools.jars pin it must equal (same names).
 VERSION_ARGS = ("ICEBERG_VERSION", "HADOOP_VERSION", "AWS_SDK_V1_VERSION")
 
 

@@ -2,7 +2,7 @@
 
 - the service's `environment:` is exactly `lake.catalog_config.nessie_properties` of the compose settings
   (x-lake-env plus the login of Nessie's own database), so server and clients cannot disagree;
-- the image is the Nessie release lake.jars pins (the embedded stack runs that release's server jar);
+- the image is the Nessie release lake_tools.jars pins (the embedded stack runs that release's server jar);
 - Quarkus properties are dot keys in a mapping-form `environment:`; upper-snake names of hyphenated
   properties (NESSIE_CATALOG_DEFAULT_WAREHOUSE...) are silently ignored by Quarkus, so none may exist;
 - S3 credentials only as `urn:nessie-secret:quarkus:<name>` URIs, `<name>.name`/`<name>.secret` holding
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from lake.catalog_config import nessie_properties, pyiceberg_properties
-from lake.jars import NESSIE_SERVER, NESSIE_VERSION
 from lake.settings import LakeSettings
+from lake_tools.jars import NESSIE_SERVER, NESSIE_VERSION
 from tests.docker.compose_files import environment, image_tag, services
 
 SECRET_URI = re.compile(r"urn:nessie-secret:quarkus:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -6,11 +6,11 @@ import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import NoSuchNamespaceError
 
-from lake.bootstrap import bootstrap
 from lake.catalog import NamespaceMissingError, open_catalog, require_namespace
 from lake.settings import LakeSettings
 from lake.storage import s3_client
 from lake_contracts.tables import NAMESPACES
+from lake_tools.bootstrap import bootstrap
 
 
 def test_bootstrap_twice_creates_nothing_new(lake_settings: LakeSettings) -> None:

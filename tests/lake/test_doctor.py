@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lake.doctor import Check, run_checks
 from lake.settings import LakeSettings
+from lake_tools.doctor import Check, run_checks
 
 
 def by_name(checks: list[Check], name: str) -> Check:
@@ -37,7 +37,7 @@ def test_missing_spark_jars_point_at_the_provisioning_command(lake_settings: Lak
     )
     check = by_name(run_checks(settings), "Spark jars")
     assert not check.ok
-    assert "python -m lake.jars" in check.remedy
+    assert "python -m lake_tools.jars" in check.remedy
 
 
 def test_unreachable_optional_services_warn_without_failing(lake_settings: LakeSettings) -> None:

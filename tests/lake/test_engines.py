@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 
 from lake.catalog import open_catalog
-from lake.query import QueryError, connect, query
 from lake.settings import LakeSettings
-from lake.stack import Stack
+from lake_tools.query import QueryError, connect, query
+from lake_tools.stack import Stack
 from tests.support import clean_environ, run_lake
 
 pytestmark = pytest.mark.spark

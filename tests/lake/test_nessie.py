@@ -14,11 +14,11 @@ import pytest
 import requests
 
 from lake.catalog_config import NESSIE_S3_OPTIONS, nessie_properties
-from lake.doctor import Check, run_checks
 from lake.settings import LakeSettings
-from lake.stack import Stack
-from lake.stack.components import NESSIE_MANAGEMENT_PORT, NESSIE_PORT, StackLayout, nessie
-from lake.stack.process import ManagedProcess
+from lake_tools.doctor import Check, run_checks
+from lake_tools.stack import Stack
+from lake_tools.stack.components import NESSIE_MANAGEMENT_PORT, NESSIE_PORT, StackLayout, nessie
+from lake_tools.stack.process import ManagedProcess
 from tests.support import free_port_base, make_lake_home
 
 

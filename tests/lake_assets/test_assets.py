@@ -7,6 +7,7 @@ PostgreSQL instance exactly as `lake dagster` does.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import signal
 import subprocess
@@ -20,14 +21,14 @@ import pytest
 
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
-from lake.stack import Stack
 from lake_assets.assets.hello import hello
 from lake_assets.assets.scraper import RAW_LANDINGS, klines, signals
 from lake_assets.assets.spark_tables import partitioned_data, partitioned_data_report, static_data
 from lake_assets.checks import CHECKS, checks_for
 from lake_assets.definitions import defs
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from lake_assets.resources import all_resources
+from lake_assets.resources import SparkResource, all_resources
+from lake_tools.stack import Stack
 from scrapworker.protocol import JobState
 from scrapworker.queue import JobQueue
 from scrapworker.simulator import MarketSimulator
@@ -64,11 +65,13 @@ def worker(dagster_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     process.wait(timeout=30)
 
 
-def materialize(assets: list[Any], env_file: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
+def materialize(
+    assets: list[Any], env_file: Path, instance: dg.DagsterInstance | None = None, **kwargs: Any
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [*assets, *checks_for(assets)],
         resources=all_resources(env_file=str(env_file)),
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         run_config=QUIET,
         **kwargs,
     )
@@ -144,7 +147,47 @@ def test_a_range_of_the_spark_assets_is_one_run_and_one_submit(dagster_env: Path
         "2026-11-02-00:30": 10,
         "2026-11-02-00:45": 10,
     }
-    assert check_results(result) == {"seed/partitioned_data:no_null_partitions": True}
+    assert check_results(result) == {
+        "seed/partitioned_data:no_null_partitions": True,
+        "seed/partitioned_data:rows_per_slot": True,  # reported by the Spark job through Pipes
+    }
+
+
+@pytest.mark.spark
+def test_the_spark_job_reports_its_logs_metadata_and_check_through_pipes(dagster_env: Path) -> None:
+    """What the job said reaches the run's event log: its own log line, the metadata and its check."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize([partitioned_data], dagster_env, partition_key="2026-11-05-00:00", instance=instance)
+    assert result.success
+    logs = instance.all_logs(result.run_id)
+    messages = [record.user_message for record in logs]
+    assert any("1 slot(s) from 2026-11-05-00:00 overwritten, 10 rows each" in message for message in messages)
+    [materialization] = [record.asset_materialization for record in logs if record.asset_materialization is not None]
+    assert materialization.metadata["rows"].value == 10 and materialization.metadata["slots"].value == 1
+    assert materialization.metadata["partitions"].value == [["2026-11-05", 0, 0]]
+    evaluations = [
+        record.dagster_event.event_specific_data
+        for record in logs
+        if record.dagster_event is not None and record.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert {(e.check_name, e.passed) for e in evaluations} >= {("rows_per_slot", True)}
+    assert next(e for e in evaluations if e.check_name == "rows_per_slot").metadata["expected_per_slot"].value == 10
+
+
+@pytest.mark.spark
+def test_a_failing_spark_job_fails_the_step_with_its_own_error_in_the_event_log(dagster_env: Path) -> None:
+    @dg.asset(name="into_a_missing_namespace")
+    def broken(context, spark: SparkResource):  # type: ignore[no-untyped-def]  # Dagster reads `context` unannotated
+        return spark.run(context, "static_data", ["--table", "nowhere.static"]).get_materialize_result()
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize([broken], dagster_env, instance=instance, raise_on_error=False)
+    assert not result.success
+    errors = [record.user_message for record in instance.all_logs(result.run_id) if record.level >= logging.ERROR]
+    assert any("error: namespace 'nowhere' does not exist" in message for message in errors), errors
+    [failure] = result.get_step_failure_events()
+    assert failure.step_failure_data.error is not None
+    assert "Spark job static_data failed: error: namespace 'nowhere'" in failure.step_failure_data.error.message
 
 
 @pytest.mark.spark
@@ -165,8 +208,11 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
             partition_key="2026-11-03-00:15",
             raise_on_error=False,
         )
-        assert check_results(result) == {"seed/partitioned_data:no_null_partitions": False}
-        [evaluation] = result.get_asset_check_evaluations()
+        assert check_results(result) == {
+            "seed/partitioned_data:no_null_partitions": False,
+            "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
+        }
+        [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
         assert evaluation.severity is dg.AssetCheckSeverity.ERROR
         assert "hr: null_value" in str(evaluation.metadata["offending"].value)
         materialized = materialized_keys(result)
@@ -192,8 +238,11 @@ def test_a_spec_evolved_table_fails_the_blocking_check_and_stops_downstream(
             partition_key="2026-11-04-00:15",
             raise_on_error=False,
         )
-        assert check_results(result) == {"seed/partitioned_data:no_null_partitions": False}
-        [evaluation] = result.get_asset_check_evaluations()
+        assert check_results(result) == {
+            "seed/partitioned_data:no_null_partitions": False,
+            "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
+        }
+        [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
         assert "event_bucket: not_in_spec" in str(evaluation.metadata["offending"].value)
         materialized = materialized_keys(result)
         assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
@@ -218,7 +267,11 @@ def test_the_scraper_pipeline_for_a_slot(
     assert metadata(result, "landing/signals")["rows"] == 2
     assert metadata(result, "market/klines")["rows"] == 30
     assert all(check_results(result).values()), check_results(result)
-    assert set(check_results(result)) >= {"landing/signals:signals_complete", "landing/signals:landing_matches_signal"}
+    assert set(check_results(result)) >= {
+        "landing/signals:signals_complete",
+        "landing/signals:landing_matches_signal",
+        "market/klines:typed_rows_committed",  # reported by the Spark job through Pipes
+    }
 
 
 @pytest.mark.spark
@@ -283,7 +336,7 @@ def test_lake_demo_offline(stack: Stack) -> None:
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "landed 30 records" in completed.stdout
-    assert "checks 4/4 passed" in completed.stdout
+    assert "checks 5/5 passed" in completed.stdout  # 4 Dagster checks and the klines job's own
     assert "stack left running" in completed.stdout  # it was running before the demo: left alone
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import requests
 
 from lake.catalog_config import redact, spark_jars
-from lake.jars import SPARK_ARTIFACTS
 from lake.settings import LakeSettings
+from lake_tools.jars import SPARK_ARTIFACTS
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def check_spark_jars(settings: LakeSettings) -> str:
     if missing:
         raise CheckFailedError(
             f"missing in {jars_dir}: {', '.join(missing)}",
-            "fetch them from Maven Central: `python -m lake.jars` (scripts/install.sh does)",
+            "fetch them from Maven Central: `python -m lake_tools.jars` (scripts/install.sh does)",
         )
     return f"{jars_dir} ({len(names)} jars: Iceberg runtime, AWS bundle, hadoop-aws)"
 

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _stack(settings: LakeSettings):  # type: ignore[no-untyped-def]  # lazy: psycopg2 only when needed
-    from lake.stack import Stack
+    from lake_tools.stack import Stack
 
     return Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
 
@@ -31,7 +31,7 @@ def cmd_stack_down(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 
 def cmd_stack_status(settings: LakeSettings, _: argparse.Namespace) -> int:
-    from lake.stack import ProcessState
+    from lake_tools.stack import ProcessState
 
     statuses = _stack(settings).status()
     for status in statuses:
@@ -43,7 +43,7 @@ def cmd_stack_status(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(settings: LakeSettings, _: argparse.Namespace) -> int:
-    from lake.bootstrap import bootstrap
+    from lake_tools.bootstrap import bootstrap
 
     for line in bootstrap(settings):
         print(line)
@@ -51,7 +51,7 @@ def cmd_bootstrap(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 
 def cmd_doctor(settings: LakeSettings, _: argparse.Namespace) -> int:
-    from lake.doctor import run_checks
+    from lake_tools.doctor import run_checks
 
     checks = run_checks(settings)
     for check in checks:
@@ -78,7 +78,7 @@ def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 def cmd_query(settings: LakeSettings, args: argparse.Namespace) -> int:
     """`lake query "SQL"`: DuckDB reads the lake through the same Nessie REST catalog; prints a table."""
-    from lake.query import QueryError, print_table, query
+    from lake_tools.query import QueryError, print_table, query
 
     try:
         columns, rows = query(settings, args.sql, limit=args.limit)
@@ -93,8 +93,8 @@ def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
     """Run a `dagster` command against the embedded instance, e.g. `lake dagster dev`."""
     import subprocess
 
-    from lake.dagster_home import environment
     from lake.settings import default_env_file
+    from lake_tools.dagster_home import environment
 
     command = [str(Path(sys.executable).parent / "dagster"), *args.dagster_args]
     if args.dagster_args[:1] == ["dev"] and "-w" not in args.dagster_args and "-m" not in args.dagster_args:
@@ -103,7 +103,7 @@ def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
-    from lake.demo import main as demo
+    from lake_tools.demo import main as demo
 
     return demo(settings, args.demo_args)
 
@@ -113,7 +113,7 @@ def cmd_bridge(_: LakeSettings, args: argparse.Namespace) -> int:
     if args.bridge_args[:1] != ["generate"]:
         print("usage: lake bridge generate [--check] [--out DIR]", file=sys.stderr)
         return 2
-    from airflow_bridge.generator import main as generate
+    from lake_assets.airflow_dags import main as generate
 
     return generate(args.bridge_args[1:])
 
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(settings, args)
     except Exception as exc:
-        from lake.stack import StackError
+        from lake_tools.stack import StackError
 
         if isinstance(exc, StackError | SettingsError):
             print(f"lake: {exc}", file=sys.stderr)

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lake.stack import components
-from lake.stack.process import ManagedProcess, ProcessState, StackError
-from lake.stack.secrets import StackSecrets
+from lake_tools.stack import components
+from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
+from lake_tools.stack.secrets import StackSecrets
 
 ENV_FILE_HEADER = """\
 # Written by `lake stack up` for the embedded stack; rewritten on every `up`, so edits here are lost.

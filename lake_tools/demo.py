@@ -39,8 +39,8 @@ def last_complete_slots(settings: LakeSettings, count: int, now: datetime | None
 
 
 def run_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
-    from lake.bootstrap import bootstrap
-    from lake.stack import ProcessState, Stack
+    from lake_tools.bootstrap import bootstrap
+    from lake_tools.stack import ProcessState, Stack
 
     stack = Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
     was_running = all(status.state is ProcessState.RUNNING for status in stack.status())
@@ -103,10 +103,10 @@ def _start_worker(env_file: Path, log: Path) -> subprocess.Popen[bytes]:
 def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
     import dagster as dg
 
-    from lake.dagster_home import environment
     from lake_assets.assets.scraper import RAW_LANDINGS, klines, signals
     from lake_assets.checks import checks_for
     from lake_assets.resources import all_resources
+    from lake_tools.dagster_home import environment
 
     os.environ.update({k: v for k, v in environment(settings).items() if k.startswith(("DAGSTER_", "LAKE_DAGSTER"))})
     instance = dg.DagsterInstance.get()

@@ -1,5 +1,5 @@
 """Generate the bridge DAG file from the Dagster definitions (`lake bridge generate`, or
-`python -m airflow_bridge.generator`). `--check` fails when the file on disk is stale.
+`python -m lake_assets.airflow_dags`). `--check` fails when the file on disk is stale.
 
 One DAG per seed pipeline (asset group), with the seed's dag ids; a task per asset, wired as the
 asset graph is; the schedule is the partition cadence with interval semantics. The output depends only
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DAGS_DIR = Path(__file__).resolve().parent / "dags"
+# The bridge DAGs live beside the runtime they import, in the Airflow side of the repository.
+DAGS_DIR = Path(__file__).resolve().parent.parent / "airflow_bridge" / "dags"
 DAG_FILE = "lake_bridge_dags.py"
 LOCATION = "lake_assets"
 

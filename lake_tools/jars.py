@@ -1,6 +1,6 @@
 """The JVM artifacts the project runs, pinned here and nowhere else, fetched from Maven Central with Maven.
 
-`python -m lake.jars` (scripts/install.sh runs it) copies each artifact with `mvn dependency:copy` into
+`python -m lake_tools.jars` (scripts/install.sh runs it) copies each artifact with `mvn dependency:copy` into
 the directory its role names: the Spark jars into `spark-jars/` (every jar there goes on `spark.jars`),
 Nessie's server runner into `nessie-server/`. Maven's local repository (~/.m2) caches them, and a jar
 already in place with the checksum recorded in `jars.lock.json` is not fetched again, so a second run

@@ -28,8 +28,8 @@ from lake.settings import (
     REDIS_PORT_OFFSET,
     S3_PORT_OFFSET,
 )
-from lake.stack.process import ManagedProcess, StackError
-from lake.stack.secrets import StackSecrets
+from lake_tools.stack.process import ManagedProcess, StackError
+from lake_tools.stack.secrets import StackSecrets
 
 POSTGRES_PORT = POSTGRES_PORT_OFFSET
 S3_PORT = S3_PORT_OFFSET
@@ -194,7 +194,7 @@ def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProce
     Quarkus reads ./config/application.properties at start: the properties (which hold the database
     password and the S3 key) stay in a 0600 file instead of on a command line that `ps` shows.
     """
-    from lake.jars import nessie_server_jar
+    from lake_tools.jars import nessie_server_jar
 
     workdir = layout.state_dir / "nessie"
     jar = nessie_server_jar()
@@ -202,7 +202,7 @@ def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProce
     def prepare_and_check() -> None:
         if not jar.is_file():
             raise StackError(
-                f"Nessie's server jar {jar} is missing: run `python -m lake.jars` (scripts/install.sh does)"
+                f"Nessie's server jar {jar} is missing: run `python -m lake_tools.jars` (scripts/install.sh does)"
             )
         prepare(workdir)
 
