@@ -48,15 +48,16 @@ def lake_settings(stack: Stack) -> LakeSettings:
 
 @pytest.fixture(scope="session")
 def spark(lake_settings: LakeSettings) -> Iterator[object]:
-    """A local SparkSession configured exactly as jobs are: from `spark_conf(settings)`."""
-    from pyspark.sql import SparkSession
+    """An in-process SparkSession configured exactly as jobs are (`spark_conf(settings)`), from
+    dagster-pyspark's PySparkResource: the resource Dagster's authors made for in-process Spark."""
+    import dagster as dg
+    from dagster_pyspark import PySparkResource
 
     from lake.catalog_config import spark_conf
 
-    builder = SparkSession.builder.appName("lake-tests")
-    for key, value in spark_conf(lake_settings).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    resource = PySparkResource(spark_config={"spark.app.name": "lake-tests", **spark_conf(lake_settings)})
+    resource.setup_for_execution(dg.build_init_resource_context())
+    session = resource.spark_session
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

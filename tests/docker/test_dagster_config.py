@@ -63,7 +63,7 @@ def test_workspace_points_at_the_code_location_server(compose: dict[str, Any]) -
     assert args[args.index("-p") + 1] == str(server["port"])
     # Listening on every interface: reachable from the webserver and the daemon containers.
     assert ipaddress.ip_address(args[args.index("-h") + 1]).is_unspecified
-    assert code.get("hostname") == server["host"]  # Spark executors connect back to the driver by this name
+    assert code.get("hostname") == server["host"]
     assert str(server["port"]) in " ".join(code["healthcheck"]["test"])
     (local,) = load_yaml(REPO_ROOT / "workspace.yaml")["load_from"]
     assert args[args.index("-m") + 1] == local["python_module"]["module_name"] == "lake_assets.definitions"
@@ -78,3 +78,31 @@ def test_webserver_and_daemon_load_that_workspace(compose: dict[str, Any]) -> No
     for name in ("dagster-webserver", "dagster-daemon"):
         args = command_args(services(compose)[name])
         assert args[args.index("-w") + 1] == f"{DAGSTER_HOME}/workspace.yaml", name
+
+
+def test_each_run_gets_a_container_of_its_own_with_everything_it_needs(
+    instance_config: dict[str, Any], raw_compose: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """DockerRunLauncher (dagster-docker): the Spark driver of a run lives in the run's container."""
+    launcher = instance_config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    config = launcher["config"]
+    project = raw_compose["name"]
+    assert config["network"] == f"{project}_default"
+    # The runs' image is the code location's own.
+    code = services(compose)["dagster-code"]
+    assert environment(code)["DAGSTER_CURRENT_IMAGE"] == code["image"]
+    # Every variable the launcher passes on exists where launches happen, and covers what a run reads:
+    # the settings, the S3 key of the AWS default chain, and the instance's storage login.
+    wanted = set(config["env_vars"])
+    for name in ("dagster-webserver", "dagster-daemon"):
+        service = services(compose)[name]
+        missing = wanted - set(environment(service))
+        assert not missing, f"{name} lacks {sorted(missing)}"
+        assert "/var/run/docker.sock:/var/run/docker.sock" in service["volumes"], name
+    lake_env = {key for key in raw_compose["x-lake-env"] if key.startswith("LAKE_")}
+    assert lake_env <= wanted, sorted(lake_env - wanted)
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DAGSTER_POSTGRES_PASSWORD"} <= wanted
+    # Compute logs land on the same named volume the webserver reads them from.
+    [volume] = config["container_kwargs"]["volumes"]
+    assert volume == f"{project}_dagster-storage:/opt/dagster/home/storage"
