@@ -190,6 +190,19 @@ def test_a_failing_spark_job_fails_the_step_with_its_own_error_in_the_event_log(
     assert "Spark job static_data failed: error: namespace 'nowhere'" in failure.step_failure_data.error.message
 
 
+def assert_the_null_check_blocks_the_report(result: dg.ExecuteInProcessResult, why: str) -> None:
+    assert check_results(result) == {
+        "seed/partitioned_data:no_null_partitions": False,
+        "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
+    }
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
+    assert evaluation.severity is dg.AssetCheckSeverity.ERROR
+    assert why in str(evaluation.metadata["offending"].value)
+    materialized = materialized_keys(result)
+    assert dg.AssetKey(["seed", "partitioned_data"]) in materialized
+    assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+
+
 @pytest.mark.spark
 def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
     dagster_env: Path, spark: Any, lake_settings: LakeSettings
@@ -208,16 +221,7 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
             partition_key="2026-11-03-00:15",
             raise_on_error=False,
         )
-        assert check_results(result) == {
-            "seed/partitioned_data:no_null_partitions": False,
-            "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
-        }
-        [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
-        assert evaluation.severity is dg.AssetCheckSeverity.ERROR
-        assert "hr: null_value" in str(evaluation.metadata["offending"].value)
-        materialized = materialized_keys(result)
-        assert dg.AssetKey(["seed", "partitioned_data"]) in materialized
-        assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+        assert_the_null_check_blocks_the_report(result, "hr: null_value")
     finally:
         spark.sql("DELETE FROM seed.partitioned_data WHERE hr IS NULL")
         spark.conf.set("spark.sql.ansi.enabled", "true")
@@ -238,14 +242,7 @@ def test_a_spec_evolved_table_fails_the_blocking_check_and_stops_downstream(
             partition_key="2026-11-04-00:15",
             raise_on_error=False,
         )
-        assert check_results(result) == {
-            "seed/partitioned_data:no_null_partitions": False,
-            "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
-        }
-        [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
-        assert "event_bucket: not_in_spec" in str(evaluation.metadata["offending"].value)
-        materialized = materialized_keys(result)
-        assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+        assert_the_null_check_blocks_the_report(result, "event_bucket: not_in_spec")
     finally:
         # The remedy: back to the declared spec, and every file rewritten under it.
         spark.sql("ALTER TABLE seed.partitioned_data DROP PARTITION FIELD event_bucket")
