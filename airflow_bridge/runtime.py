@@ -252,7 +252,7 @@ def materialize(
 
 # -- DAG building ---------------------------------------------------------------------------------
 def build_dags(pipelines: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """DAG objects from the generated pipeline specs (see airflow_bridge/generator.py)."""
+    """DAG objects from the generated pipeline specs (see lake_assets/airflow_dags.py)."""
     from airflow_bridge.operator import build_dag
 
     dags = {}
