@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from lake.settings import load_settings  # noqa: E402
 from lake_tools.stack import Stack  # noqa: E402
+from market_sim import MarketSimulator, SimulatorConfig  # noqa: E402
 from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
 from scrapworker.protocol import JobSpec  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
-from scrapworker.simulator import MarketSimulator, SimulatorConfig  # noqa: E402
 from tests.support import clean_environ, free_port_base, make_lake_home  # noqa: E402
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")

@@ -37,9 +37,9 @@ from lake_assets.resources import all_resources  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
 from lake_tools.bootstrap import bootstrap  # noqa: E402
 from lake_tools.stack import Stack  # noqa: E402
+from market_sim import MarketSimulator  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
-from scrapworker.simulator import MarketSimulator  # noqa: E402
 from tests.support import clean_environ, free_port_base, make_lake_home  # noqa: E402
 
 FIRST_SLOT = datetime(2026, 11, 10, tzinfo=UTC)

@@ -10,6 +10,7 @@ it was already running or --keep-stack is given).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -42,6 +43,10 @@ def run_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
     from lake_tools.bootstrap import bootstrap
     from lake_tools.stack import ProcessState, Stack
 
+    if args.offline and importlib.util.find_spec("market_sim") is None:
+        # The simulator is a test and demo tool, not part of a production install.
+        print("lake demo: --offline needs the simulator: pip install 'lake-ingest[simulator]'", file=sys.stderr)
+        return 2
     stack = Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
     was_running = all(status.state is ProcessState.RUNNING for status in stack.status())
     say("== stack")
@@ -77,7 +82,7 @@ def _demo_env_file(base: Path, offline: bool) -> tuple[Path, Any]:
     simulator = None
     extra = ""
     if offline:
-        from scrapworker.simulator import MarketSimulator
+        from market_sim import MarketSimulator
 
         simulator = MarketSimulator()
         simulator.start()

@@ -142,17 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", type=Path)
     validate.set_defaults(handler=cmd_validate_config, needs_settings=False)
 
-    # Listed for --help; its own options are parsed by the simulator (see main).
-    commands.add_parser("simulate", help="run the market-API simulator (simulate --help for its options)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["simulate"]:
-        from scrapworker.simulator import main as serve_simulator
-
-        return serve_simulator(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings() if getattr(args, "needs_settings", True) else None

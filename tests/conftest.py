@@ -16,7 +16,7 @@ import pytest
 from lake.settings import LakeSettings, load_settings
 from lake_tools.bootstrap import bootstrap
 from lake_tools.stack import Stack
-from scrapworker.simulator import MarketSimulator
+from market_sim import MarketSimulator
 from tests.support import free_port_base, make_lake_home
 
 

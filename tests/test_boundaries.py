@@ -12,17 +12,28 @@ from tests.support import REPO_ROOT
 
 # The layers, bottom up (README, "Layers"): lake_contracts (standard library only, checked below); lake
 # (settings, catalog configuration, storage, tables); the services side by side (scrapworker, jobs,
-# lake_assets, airflow_bridge); lake_tools on top. Each package -> the top-level modules it must not import.
+# lake_assets, airflow_bridge); lake_tools on top. Beside them, outside the layers, market_sim: the test and
+# demo fake of the external market API, which none of the runtime packages may import and which imports
+# none of the project. Each package -> the top-level modules it must not import.
 SERVICES = {"scrapworker", "jobs", "lake_assets", "airflow_bridge"}
 FORBIDDEN = {
-    "lake": {"dagster", "airflow", "lake_tools", *SERVICES},
-    "scrapworker": {"dagster", "airflow", "pyspark", "lake_tools", *SERVICES - {"scrapworker"}},
+    "lake": {"dagster", "airflow", "lake_tools", "market_sim", *SERVICES},
+    "scrapworker": {"dagster", "airflow", "pyspark", "lake_tools", "market_sim", *SERVICES - {"scrapworker"}},
     # The Spark applications: pyspark, dagster-pipes and the contracts; nothing of the project's Python side.
-    "jobs": {"dagster", "airflow", "lake", "lake_tools", "pyiceberg", "boto3", *SERVICES - {"jobs"}},
+    "jobs": {"dagster", "airflow", "lake", "lake_tools", "market_sim", "pyiceberg", "boto3", *SERVICES - {"jobs"}},
     # The Dagster code location may use the crawler's producer API (the queue and endpoint catalogue).
-    "lake_assets": {"airflow", "lake_tools", "jobs", "airflow_bridge"},
+    "lake_assets": {"airflow", "lake_tools", "market_sim", "jobs", "airflow_bridge"},
     # Airflow's side never needs Dagster: the generated DAG file imports the runtime only.
-    "airflow_bridge": {"dagster", "dagster_graphql", "dagster_pipes", "lake_tools", *SERVICES - {"airflow_bridge"}},
+    "airflow_bridge": {
+        "dagster",
+        "dagster_graphql",
+        "dagster_pipes",
+        "lake_tools",
+        "market_sim",
+        *SERVICES - {"airflow_bridge"},
+    },
+    # A stand-in for Binance: it must keep working whatever the crawler believes about the API.
+    "market_sim": {"dagster", "airflow", "pyspark", "lake", "lake_tools", *SERVICES},
 }
 
 

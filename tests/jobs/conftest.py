@@ -10,9 +10,9 @@ import requests
 
 from lake.settings import LakeSettings
 from lake.storage import s3_client
+from market_sim import MarketSimulator
 from scrapworker.landing import Landing
 from scrapworker.protocol import JobSpec
-from scrapworker.simulator import MarketSimulator
 
 Lander = Callable[[str, datetime, int], str]
 

@@ -29,9 +29,9 @@ from lake_assets.definitions import defs
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from lake_assets.resources import SparkResource, all_resources
 from lake_tools.stack import Stack
+from market_sim import MarketSimulator
 from scrapworker.protocol import JobState
 from scrapworker.queue import JobQueue
-from scrapworker.simulator import MarketSimulator
 from tests.support import LAKE, clean_environ
 
 SLOT = "2026-11-01-00:00"

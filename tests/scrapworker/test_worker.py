@@ -24,11 +24,12 @@ import yaml
 
 from lake.settings import LakeSettings
 from lake.storage import read_manifest, s3_client
-from lake_contracts.manifest import Manifest
+from lake_contracts.manifest import Manifest, manifest_key
+from market_sim import MarketSimulator, SimulatorConfig
 from scrapworker.endpoints import BUILTIN_CONFIG
+from scrapworker.landing import landing_prefix
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
-from scrapworker.simulator import MarketSimulator, SimulatorConfig
 from tests.support import clean_environ
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
@@ -278,6 +279,8 @@ def test_sigterm_releases_a_running_job_for_another_worker(lake_settings: LakeSe
         assert first.wait(timeout=20) == 0
         released = harness.queue.status(job.job_id)
         assert released is not None and released.state is JobState.QUEUED and released.attempts == 0
+        key = manifest_key(landing_prefix(job))
+        assert read_manifest(harness.s3, lake_settings.s3.raw_bucket, key) is None  # a stopped crawl lands no manifest
 
         harness.start_worker()
         status = harness.wait(job.job_id)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from scrapworker.simulator import MarketSimulator, SimulatorConfig
+from market_sim import MarketSimulator, SimulatorConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
@@ -587,7 +587,7 @@ def test_config_refuses_nonsense() -> None:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_command_line_serves_until_signalled(stop_signal: signal.Signals) -> None:
     options = ["--port", "0", "--weight-limit", "70", "--window-seconds", "30", "--latency", "0"]
-    command = [sys.executable, "-m", "scrapworker.simulator", *options]
+    command = [sys.executable, "-m", "market_sim", *options]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -1,0 +1,186 @@
+"""The endpoints: for each path, its request weight and the function that answers it from the market model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from market_sim.config import SimulatorConfig
+from market_sim.intervals import HOUR_MS
+from market_sim.limiter import describe_window
+from market_sim.market import TRADES_PER_AGG_TRADE, MarketData, split_symbol
+from market_sim.validation import (
+    BAD_PARAMETER_COMBINATION,
+    ApiError,
+    QueryParams,
+    RawQuery,
+    parse_symbol_list,
+    read_interval,
+    read_symbol,
+    read_symbol_choice,
+    read_time_zone,
+)
+
+
+@dataclass(frozen=True)
+class Payload:
+    body: object  # JSON-serialisable
+    rows: int
+
+
+def answer_ping(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    params.finish()
+    return Payload({}, 0)
+
+
+def answer_time(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    params.finish()
+    return Payload({"serverTime": now_ms}, 0)
+
+
+def symbol_info(symbol: str) -> dict[str, object]:
+    base, quote = split_symbol(symbol)
+    return {
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01000000",
+                "maxPrice": "1000000.00000000",
+                "tickSize": "0.01000000",
+            },
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }
+
+
+def exchange_info_answerer(config: SimulatorConfig) -> Callable[[MarketData, QueryParams, int], Payload]:
+    """exchangeInfo states the configured weight limit, so it is built per simulator."""
+    interval, interval_num = describe_window(config.window_seconds)
+    rate_limit = {"rateLimitType": "REQUEST_WEIGHT", "interval": interval, "intervalNum": interval_num}
+
+    def answer(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+        choice = read_symbol_choice(params, market.symbols)
+        params.finish()
+        symbols = market.symbols if choice is None else [choice] if isinstance(choice, str) else choice
+        body = {
+            "timezone": "UTC",
+            "serverTime": now_ms,
+            "rateLimits": [{**rate_limit, "limit": config.weight_limit}],
+            "exchangeFilters": [],
+            "symbols": [symbol_info(symbol) for symbol in symbols],
+        }
+        return Payload(body, len(symbols))
+
+    return answer
+
+
+def answer_klines(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    symbol = read_symbol(params, market.symbols)
+    interval = read_interval(params)
+    start = params.optional_int("startTime")
+    end = params.optional_int("endTime")
+    read_time_zone(params)
+    limit = params.limit()
+    params.finish()
+    rows = [
+        market.kline_row(symbol, interval, open_ms)
+        for open_ms in market.kline_opens(interval, start, end, limit, now_ms)
+    ]
+    return Payload(rows, len(rows))
+
+
+def answer_trades(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    symbol = read_symbol(params, market.symbols)
+    limit = params.limit()
+    params.finish()
+    last_id = (market.latest_agg_id(now_ms) + 1) * TRADES_PER_AGG_TRADE - 1
+    trades = [market.trade(symbol, trade_id) for trade_id in range(max(0, last_id - limit + 1), last_id + 1)]
+    return Payload(trades, len(trades))
+
+
+def answer_agg_trades(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    symbol = read_symbol(params, market.symbols)
+    from_id = params.optional_int("fromId")
+    start = params.optional_int("startTime")
+    end = params.optional_int("endTime")
+    limit = params.limit()
+    params.finish()
+    if from_id is not None and (start is not None or end is not None):
+        raise BAD_PARAMETER_COMBINATION
+    # Documented: "If both startTime and endTime are sent, time between startTime and endTime must be less than 1 hour."
+    if start is not None and end is not None and end - start >= HOUR_MS:
+        raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
+    trades = [market.agg_trade(symbol, agg_id) for agg_id in market.agg_trade_ids(from_id, start, end, limit, now_ms)]
+    return Payload(trades, len(trades))
+
+
+def answer_ticker_24hr(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
+    choice = read_symbol_choice(params, market.symbols)
+    ticker_type = params.text("type")
+    if ticker_type not in {None, "FULL", "MINI"}:
+        raise ApiError(-1139, "Invalid ticker type.")
+    params.finish()
+    full = ticker_type != "MINI"
+    if isinstance(choice, str):
+        return Payload(market.ticker(choice, now_ms, full=full), 1)
+    symbols = market.symbols if choice is None else choice
+    return Payload([market.ticker(symbol, now_ms, full=full) for symbol in symbols], len(symbols))
+
+
+def fixed_weight(weight: int) -> Callable[[RawQuery], int]:
+    return lambda raw: weight
+
+
+def symbols_weight(count: int) -> int:
+    """Binance's tiers for `symbols` lists on ticker/24hr."""
+    return 2 if count <= 20 else 40 if count <= 100 else 80
+
+
+def ticker_24hr_weight(raw: RawQuery) -> int:
+    if "symbol" in raw:
+        return 2
+    if "symbols" not in raw:
+        return 80  # every symbol
+    try:
+        return symbols_weight(len(parse_symbol_list(raw["symbols"][0])))
+    except ApiError:
+        return symbols_weight(1)  # a malformed list still costs the smallest tier
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    weight: Callable[[RawQuery], int]  # known before the parameters are validated: errors cost weight too
+    answer: Callable[[MarketData, QueryParams, int], Payload]
+
+
+def build_endpoints(config: SimulatorConfig) -> dict[str, Endpoint]:
+    return {
+        "/api/v3/ping": Endpoint(fixed_weight(1), answer_ping),
+        "/api/v3/time": Endpoint(fixed_weight(1), answer_time),
+        "/api/v3/exchangeInfo": Endpoint(fixed_weight(20), exchange_info_answerer(config)),
+        "/api/v3/klines": Endpoint(fixed_weight(2), answer_klines),
+        "/api/v3/trades": Endpoint(fixed_weight(25), answer_trades),
+        "/api/v3/aggTrades": Endpoint(fixed_weight(4), answer_agg_trades),
+        "/api/v3/ticker/24hr": Endpoint(ticker_24hr_weight, answer_ticker_24hr),
+    }
