@@ -1,6 +1,6 @@
 """Scrapy downloader middlewares: the shared rate-limit budget, and retries with exponential backoff.
 
-Order (DOWNLOADER_MIDDLEWARES in spider.py): BudgetMiddleware sits next to the downloader, so budget is
+Order (DOWNLOADER_MIDDLEWARES in settings.py): BudgetMiddleware sits next to the downloader, so budget is
 taken at the last moment before a request leaves and a 429/418 is seen before anything else.
 """
 
@@ -16,10 +16,10 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Response
 
+from scrapworker.spider import job_run
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-    from scrapworker.spider import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,6 @@ DEFAULT_RETRY_AFTER = 60.0
 
 class BudgetExhaustedError(RuntimeError):
     """The group is paused (429/418) for longer than a job may wait: the attempt fails, the job retries later."""
-
-
-def job_run(crawler: Crawler) -> JobRun:
-    run: JobRun = crawler.spider.run  # type: ignore[union-attr]
-    return run
 
 
 class BudgetMiddleware:

@@ -1,5 +1,6 @@
-"""One Scrapy spider per job: it follows every page of the job's request and lands each one.
+"""One Scrapy spider per job: it follows every page of the job's request and yields each one as a PageItem.
 
+Landing is the item pipeline's (pipelines.py); the settings are Scrapy's settings module (settings.py).
 The spider never decides the job's fate itself: it records a failure on its JobRun (permanent when the
 API refused the request, transient otherwise) and stops requesting. The worker reads the JobRun when
 the crawl ends and tells the queue.
@@ -7,41 +8,27 @@ the crawl ends and tells the queue.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from lake_contracts.manifest import Manifest
 from scrapworker.endpoints import Api, Endpoint
+from scrapworker.items import PageItem
 from scrapworker.landing import Landing
 from scrapworker.pagination import MalformedPageError, extract_items, first_page, next_page
 from scrapworker.protocol import JobSpec
 from scrapworker.ratelimit import RateLimiter
 
-SCRAPY_SETTINGS: dict[str, Any] = {
-    "ROBOTSTXT_OBEY": False,  # an API, not a site
-    "COOKIES_ENABLED": False,
-    "TELNETCONSOLE_ENABLED": False,
-    "LOGSTATS_INTERVAL": 0,
-    "STATS_DUMP": False,
-    "LOG_LEVEL": "WARNING",
-    "USER_AGENT": "scrapworker (lake-ingest)",
-    # 429 is the rate limiter's, not the retry middleware's.
-    "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408],
-    "DOWNLOAD_MAXSIZE": 256 * 1024 * 1024,
-    "DOWNLOAD_WARNSIZE": 0,
-    "DOWNLOADER_MIDDLEWARES": {
-        "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-        "scrapworker.middlewares.BackoffRetryMiddleware": 550,
-        "scrapworker.middlewares.BudgetMiddleware": 950,
-    },
-}
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 
 @dataclass
@@ -59,13 +46,23 @@ class JobRun:
     api: Api
     limiter: RateLimiter
     landing: Landing
+    worker: str  # who and which attempt, for the manifest
+    attempt: int
+    started_at: datetime
     failure: JobFailure | None = None
+    manifest: Manifest | None = None  # written by LandingPipeline when the crawl closes without a failure
     weight_spent: int = 0
     rate_limited: dict[int, int] = field(default_factory=dict)
 
     def fail(self, message: str, *, permanent: bool) -> None:
         if self.failure is None:  # the first cause is the one worth reporting
             self.failure = JobFailure(message, permanent)
+
+
+def job_run(crawler: Crawler) -> JobRun:
+    """The JobRun of the crawler's spider: how middlewares and pipelines reach the job they serve."""
+    run: JobRun = crawler.spider.run  # type: ignore[union-attr]
+    return run
 
 
 class JobSpider(scrapy.Spider):
@@ -76,9 +73,9 @@ class JobSpider(scrapy.Spider):
         self.run = run
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self._request(first_page(self.run.endpoint, self.run.spec.params, self.run.spec.window))
+        yield self._request(first_page(self.run.endpoint, self.run.spec.params, self.run.spec.window), page=1)
 
-    def _request(self, query: dict[str, str]) -> scrapy.Request:
+    def _request(self, query: dict[str, str], *, page: int) -> scrapy.Request:
         return scrapy.Request(
             f"{self.run.api.base_url}{self.run.endpoint.path}?{urlencode(query)}",
             callback=self.parse,
@@ -86,30 +83,29 @@ class JobSpider(scrapy.Spider):
             dont_filter=True,
             meta={
                 "query": query,
+                "page": page,
                 "weight": self.run.endpoint.request_weight(self.run.spec.params),
                 "handle_httpstatus_all": True,  # API errors reach parse(), to report the API's own message
             },
         )
 
-    async def parse(self, response: Response) -> AsyncIterator[scrapy.Request]:
-        query: dict[str, str] = response.meta["query"]
+    def parse(self, response: Response) -> Iterator[PageItem | scrapy.Request]:
+        if self.run.failure is not None:
+            return  # an earlier page failed to land while this one was on its way: the attempt is over
         if response.status != 200:
             self._fail_on_status(response)
             return
+        query: dict[str, str] = response.meta["query"]
+        page: int = response.meta["page"]
         try:
-            body = json.loads(response.body)
-            items = extract_items(self.run.endpoint, body)
+            records = extract_items(self.run.endpoint, json.loads(response.body))
+            following = next_page(self.run.endpoint, query, records)
         except (ValueError, MalformedPageError) as exc:
             self.run.fail(f"{self._where(response)}: {_describe_bad_body(response, exc)}", permanent=False)
             return
-        try:
-            await asyncio.to_thread(self.run.landing.write_page, response.body, query, len(items))
-        except Exception as exc:
-            self.run.fail(f"writing page to s3://{self.run.landing.bucket}: {exc}", permanent=False)
-            return
-        following = next_page(self.run.endpoint, query, items)
+        yield PageItem(number=page, query=query, records=len(records), body=response.body)
         if following is not None:
-            yield self._request(following)
+            yield self._request(following, page=page + 1)
 
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)

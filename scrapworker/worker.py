@@ -1,4 +1,4 @@
-"""The worker process: lease jobs from Redis, crawl each with Scrapy, land it on S3, tell the queue.
+"""The worker process: lease jobs from Redis, crawl each with Scrapy (which lands it on S3), tell the queue.
 
 One asyncio event loop (under Twisted's asyncio reactor, which Scrapy needs) runs up to `concurrency`
 crawls at once, a heartbeat that renews their leases, and a reaper that returns expired leases to the
@@ -24,11 +24,12 @@ from scrapworker.endpoints import EndpointCatalog, JobRejectedError
 from scrapworker.landing import Landing
 from scrapworker.queue import JobQueue, Lease
 from scrapworker.ratelimit import RateLimiter
-from scrapworker.spider import SCRAPY_SETTINGS, JobRun, JobSpider
+from scrapworker.spider import JobFailure, JobRun, JobSpider
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from scrapy.crawler import AsyncCrawlerRunner, Crawler
+    from scrapy.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 @dataclass
 class _Active:
     lease: Lease
+    run: JobRun | None = None
     crawler: Crawler | None = None
     lost: bool = False
 
@@ -89,9 +91,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
-        runner = AsyncCrawlerRunner(
-            {**SCRAPY_SETTINGS, "DOWNLOAD_TIMEOUT": self.request_timeout, "RETRY_TIMES": self.retry_times}
-        )
+        runner = AsyncCrawlerRunner(self.crawl_settings())
         await asyncio.to_thread(self.queue.register_worker, self.worker_id)
         log.info("worker started", extra={"worker": self.worker_id, "concurrency": self.concurrency})
         housekeeping = asyncio.create_task(self._housekeeping())
@@ -120,6 +120,17 @@ class Worker:
             self._active[task] = active
             task.add_done_callback(self._active.pop)
 
+    def crawl_settings(self) -> Settings:
+        """Scrapy's settings module, and this deployment's timeout and retries on top."""
+        from scrapy.settings import Settings
+
+        from scrapworker import settings
+
+        crawl = Settings()
+        crawl.setmodule(settings, priority="project")
+        crawl.setdict({"DOWNLOAD_TIMEOUT": self.request_timeout, "RETRY_TIMES": self.retry_times}, priority="cmdline")
+        return crawl
+
     async def _drain(self) -> None:
         if not self._active:
             return
@@ -129,9 +140,7 @@ class Worker:
             active = self._active.get(task)
             if active is None:
                 continue
-            active.lost = True  # from here on, the job is not ours to finish
-            if active.crawler is not None:
-                await active.crawler.stop_async()
+            await self._stop(active, "stopped: the worker is shutting down")
             state = await asyncio.to_thread(self.queue.release, active.lease)
             log.info("released lease", extra={"job_id": active.lease.spec.job_id, "state": state})
         if unfinished:
@@ -157,11 +166,18 @@ class Worker:
                 log.exception("housekeeping failed")
 
     async def _lose(self, active: _Active) -> None:
-        active.lost = True
         log.warning(
             "lease lost (expired while running): stopping the crawl; another worker owns the job now",
             extra={"job_id": active.lease.spec.job_id},
         )
+        await self._stop(active, "stopped: the lease was lost")
+
+    async def _stop(self, active: _Active, reason: str) -> None:
+        """From here on, the job is not ours to finish. Recorded on the JobRun first: a failed run gets no
+        manifest (pipelines.py), so the pages of a stopped crawl never look like a complete landing."""
+        active.lost = True
+        if active.run is not None:
+            active.run.fail(reason, permanent=False)
         if active.crawler is not None:
             await active.crawler.stop_async()
 
@@ -178,13 +194,18 @@ class Worker:
             await self._finish(active, error=f"rejected: {exc}", permanent=True, context=context)
             return
         group_name, group = self.catalog.group_of(endpoint)
-        run = JobRun(
+        active.run = run = JobRun(
             spec=spec,
             endpoint=endpoint,
             api=self.catalog.api_of(endpoint),
             limiter=RateLimiter(self.queue.redis, self.queue.prefix, group_name, group),
             landing=Landing(self.s3, self.bucket, spec),
+            worker=self.worker_id,
+            attempt=lease.attempt,
+            started_at=started_at,
         )
+        if active.lost:
+            return  # stopped before its crawl began
         try:
             active.crawler = runner.create_crawler(JobSpider)
             await runner.crawl(active.crawler, run=run)
@@ -192,16 +213,12 @@ class Worker:
             run.fail(f"crawl crashed: {type(exc).__name__}: {exc}", permanent=False)
         if active.lost:
             return
-        if run.failure is not None:
-            await self._finish(active, error=run.failure.message, permanent=run.failure.permanent, context=context)
+        if run.failure is not None or run.manifest is None:
+            # LandingPipeline writes the manifest unless the run failed: with neither, it never ran.
+            failure = run.failure or JobFailure("the crawl ended without a manifest", permanent=False)
+            await self._finish(active, error=failure.message, permanent=failure.permanent, context=context)
             return
-        try:
-            manifest = await asyncio.to_thread(
-                run.landing.write_manifest, worker=self.worker_id, attempt=lease.attempt, started_at=started_at
-            )
-        except Exception as exc:
-            await self._finish(active, error=f"writing manifest: {exc}", permanent=False, context=context)
-            return
+        manifest = run.manifest
         outputs = {
             "bucket": self.bucket,
             "prefix": run.landing.prefix,
