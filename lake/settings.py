@@ -274,8 +274,7 @@ class DagsterSettings(ServiceUrl):
     url: str = "http://127.0.0.1:3000"
     # Run and event storage; `lake stack up` points it at the embedded PostgreSQL's `dagster` database.
     postgres_url: SecretStr | None = None
-    # An optional token sent to the Dagster API as a bearer (Dagster+ or a proxy in front of dagster).
-    token: SecretStr | None = None
+    # Airflow's bridge reaches Dagster through its own connection (`dagster_default`), token included.
 
 
 class AirflowSettings(ServiceUrl):

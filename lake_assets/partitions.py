@@ -10,7 +10,7 @@ import dagster as dg
 
 from lake.settings import PartitionSettings
 from lake_contracts import tags
-from lake_contracts.slots import KEY_FORMAT, Slot, partition_to_slot, slots_between
+from lake_contracts.slots import KEY_FORMAT, Slot, cron_for, partition_to_slot, slots_between
 
 RANGE_START_TAG = tags.RANGE_START
 RANGE_END_TAG = tags.RANGE_END
@@ -19,9 +19,8 @@ PARTITION_TAG = tags.PARTITION
 
 def slot_partitions(settings: PartitionSettings) -> dg.TimeWindowPartitionsDefinition:
     minutes = settings.cadence_minutes
-    cron = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
     return dg.TimeWindowPartitionsDefinition(
-        start=settings.start, fmt=KEY_FORMAT, cron_schedule=cron, timezone="UTC", end_offset=0
+        start=settings.start, fmt=KEY_FORMAT, cron_schedule=cron_for(minutes), timezone="UTC", end_offset=0
     )
 
 

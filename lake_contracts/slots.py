@@ -65,6 +65,17 @@ def slots_between(first: datetime, end: datetime, minutes: int) -> list[Slot]:
     return [Slot(first + timedelta(minutes=minutes * i), minutes) for i in range(count)]
 
 
+def slot_containing(moment: datetime, minutes: int) -> Slot:
+    """The slot a moment falls in; slots are aligned on the day's midnight (UTC)."""
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return Slot(moment - timedelta(minutes=(moment.hour * 60 + moment.minute) % minutes), minutes)
+
+
+def cron_for(minutes: int) -> str:
+    """The cron schedule that starts a slot every `minutes` (a divisor of an hour, or whole hours)."""
+    return f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
+
+
 def parse_utc(text: str) -> datetime:
     """An ISO-8601 instant; a naive one is taken as UTC."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -23,7 +23,7 @@ FORBIDDEN = {
     "jobs": {"dagster", "airflow", "lake", "lake_tools", "market_sim", "pyiceberg", "boto3", *SERVICES - {"jobs"}},
     # The Dagster code location may use the crawler's producer API (the queue and endpoint catalogue).
     "lake_assets": {"airflow", "lake_tools", "market_sim", "jobs", "airflow_bridge"},
-    # Airflow's side never needs Dagster: the generated DAG file imports the runtime only.
+    # Airflow's side never needs Dagster: the generated DAG file imports airflow_bridge only.
     "airflow_bridge": {
         "dagster",
         "dagster_graphql",

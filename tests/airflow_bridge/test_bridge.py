@@ -1,11 +1,14 @@
-"""The Airflow bridge: generated DAGs, the runtime against a real `dagster dev`, and real Airflow runs.
+"""The Airflow bridge: generated DAGs, the hook and trigger against a real `dagster dev`, and real Airflow runs.
 
 The module runs Dagster and the generated DAGs at a one-minute cadence (minute partitions), with a
-scrapworker and the market-API simulator behind the scraper assets.
+scrapworker (started and stopped by the tests that need one) and the market-API simulator behind the
+scraper assets. `airflow standalone` runs with ONE worker slot (parallelism 1), so tasks that wait for
+Dagster while holding a slot would run one after another; deferred, they all wait at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,20 +19,25 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from airflow_bridge.runtime import AssetTarget, DagsterClient, DagsterRunError, materialize, partition_key
+from airflow_bridge.graphql import AssetTarget, DagsterRunError
+from airflow_bridge.hooks.dagster import DagsterHook
+from airflow_bridge.partitions import partition_key
+from airflow_bridge.triggers.dagster import DagsterRunTrigger
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake_tools.stack import Stack
-from scrapworker.simulator import MarketSimulator
+from market_sim import MarketSimulator
 from tests.support import LAKE, REPO_ROOT, clean_environ, free_port
 
 BIN = Path(sys.executable).parent
 CADENCE = "1"
 HELLO = AssetTarget(location="lake_assets", asset_keys=(("hello",),))
+RAW_KLINES = AssetTarget(location="lake_assets", asset_keys=(("raw_binance_klines",),))
 
 
 # -- no services -----------------------------------------------------------------------------------
@@ -65,8 +73,11 @@ class NoDagster(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} must not be imported where Airflow parses DAGs")
 sys.meta_path.insert(0, NoDagster())
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 bag = DagBag(dag_folder=sys.argv[1])
+dagster_hook = ProvidersManagerTaskRuntime().hooks.get("dagster")
 print(json.dumps({
+    "connection_type": dagster_hook and dagster_hook.hook_class_name,
     "errors": {k: str(v)[:500] for k, v in bag.import_errors.items()},
     "dags": {d.dag_id: {"timetable": type(d.timetable).__name__, "catchup": d.catchup,
                         "tasks": sorted(d.task_ids), "retries": d.default_args.get("retries")}
@@ -87,6 +98,8 @@ def test_dagbag_imports_the_generated_folder_without_dagster(tmp_path: Path) -> 
     assert probe.returncode == 0, probe.stderr[-2000:]
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found["errors"] == {}
+    # The bridge registers its connection type like a provider package does.
+    assert found["connection_type"] == "airflow_bridge.hooks.dagster.DagsterHook"
     assert set(found["dags"]) == {
         "spark_static_data_v1_skeleton",
         "spark_static_data_v2_submit",
@@ -138,16 +151,83 @@ def dagster_url(bridge_env: Path, stack: Stack, tmp_path_factory: pytest.TempPat
         stderr=log,
         start_new_session=True,
     )
-    worker = subprocess.Popen(
-        [str(BIN / "scrapworker"), "run"], env=clean_environ(LAKE_ENV_FILE=str(bridge_env)), stdout=log, stderr=log
-    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(lambda: requests.get(f"{url}/server_info", timeout=2).ok, 120, "dagster dev")
         yield url
     finally:
-        _stop_tree(worker)
         _stop_tree(process)
+
+
+class Workers:
+    """The scrapworker behind the raw-landing assets: tests start it, or stop it to hold landings back."""
+
+    def __init__(self, env_file: Path, log: Path) -> None:
+        self.env_file, self.log = env_file, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.process is None:
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [str(BIN / "scrapworker"), "run"],
+                    env=clean_environ(LAKE_ENV_FILE=str(self.env_file)),
+                    stdout=log,
+                    stderr=log,
+                )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_tree(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def workers(bridge_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    control = Workers(bridge_env, tmp_path_factory.mktemp("scrapworker") / "worker.log")
+    try:
+        yield control
+    finally:
+        control.stop()
+
+
+@pytest.fixture(scope="module")
+def hook(dagster_url: str) -> Iterator[DagsterHook]:
+    """The hook as a task sees it: the `dagster_default` connection, here from AIRFLOW_CONN_DAGSTER_DEFAULT."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_DAGSTER_DEFAULT", dagster_url)
+        yield DagsterHook()
+
+
+# A one-task DAG over the raw landing: its Dagster run waits for a scrapworker, so the test decides when
+# the runs can end. Built by the same factory as the generated DAGs.
+PROBE_DAG = "deferral_probe"
+PROBE_SPEC = {
+    "dag_id": PROBE_DAG,
+    "description": "test: bridge tasks that wait for Dagster defer",
+    "doc_md": "Test DAG.",
+    "cron": "*/1 * * * *",
+    "cadence_minutes": 1,
+    "catchup": False,
+    "max_active_runs": 8,
+    # Retries as the generated DAGs have them: Airflow 3.3 can fail a deferred task whose trigger fires
+    # before the scheduler has seen the worker exit (apache/airflow#72716); the retry then attaches to
+    # the finished Dagster run and completes without deferring again.
+    "retries": 2,
+    "retry_delay_seconds": 5,
+    "start": "2026-11-01T00:00:00+00:00",
+    "tags": ["test"],
+    "location": "lake_assets",
+    "tasks": [
+        {
+            "task_id": "raw_binance_klines",
+            "asset_keys": [["raw_binance_klines"]],
+            "check_keys": [],
+            "partitioned": True,
+            "upstream": [],
+        }
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +244,11 @@ def airflow_home(
         text=True,
     )
     assert generate.returncode == 0, generate.stderr
+    (dags / f"{PROBE_DAG}.py").write_text(
+        "import json\n"
+        "from airflow_bridge.dag_factory import build_dags\n"
+        f"globals().update(build_dags([json.loads({json.dumps(json.dumps(PROBE_SPEC))})]))\n"
+    )
     env = clean_environ(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
@@ -177,10 +262,45 @@ def airflow_home(
     return home, env
 
 
+@pytest.fixture(scope="module")
+def airflow_api(airflow_home: tuple[Path, dict[str, str]]) -> Iterator[tuple[str, dict[str, str]]]:
+    """`airflow standalone` (scheduler, API server, DAG processor, triggerer) with one worker slot."""
+    home, env = airflow_home
+    api_port = free_port()
+    env = env | {
+        "AIRFLOW__API__PORT": str(api_port),
+        # Task runners report to the API server: tell them where it is, not the default :8080.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "1",  # one worker slot: a waiting task must not hold it
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # the REST API without a login, for the test
+        # standalone starts its scheduler, api-server, ... as `airflow` commands found on PATH.
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    log = (home / "standalone.log").open("wb")
+    standalone = subprocess.Popen(
+        [str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    api = f"http://127.0.0.1:{api_port}/api/v2"
+    try:
+        _wait_for(
+            lambda: (
+                {PROBE_DAG, "scraper_pipeline_v1"}
+                <= {d["dag_id"] for d in requests.get(f"{api}/dags", params={"limit": 100}, timeout=5).json()["dags"]}
+            ),
+            240,
+            "airflow standalone to parse the DAGs",
+        )
+        yield api, env
+    finally:
+        _stop_tree(standalone)
+
+
 def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
-    airflow_home: tuple[Path, dict[str, str]], dagster_url: str, lake_settings: LakeSettings
+    airflow_home: tuple[Path, dict[str, str]], hook: DagsterHook, workers: Workers, lake_settings: LakeSettings
 ) -> None:
     _, env = airflow_home
+    workers.start()
     run = subprocess.run(
         [str(BIN / "airflow"), "dags", "test", "scraper_pipeline_v1", "2026-11-06T00:10:00+00:00"],
         env=env,
@@ -189,8 +309,8 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
         timeout=600,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    client = DagsterClient(dagster_url)
-    runs = client.runs_tagged({"airflow/dag_id": "scraper_pipeline_v1"})
+    assert "running trigger in line" in run.stdout + run.stderr  # each task deferred to DagsterRunTrigger
+    runs = hook.runs_tagged({"airflow/dag_id": "scraper_pipeline_v1"})
     assert len(runs) == 3 and {r["status"] for r in runs} == {"SUCCESS"}
     partitions = {tag["value"] for r in runs for tag in r["tags"] if tag["key"] == "dagster/partition"}
     assert partitions == {"2026-11-06-00:09"}  # the interval [00:09, 00:10) that ends at the logical date
@@ -199,7 +319,7 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
     evaluations = [
         e
         for r in runs
-        for e in client.query(
+        for e in hook.query(
             "query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events { __typename } } } }",
             {"runId": r["runId"]},
         )["logsForRun"]["events"]
@@ -227,78 +347,118 @@ def test_a_failing_dagster_run_fails_the_airflow_task(airflow_home: tuple[Path, 
     assert "/runs/" in output  # the link to the failed run
 
 
-def test_a_retry_attaches_to_the_run_instead_of_launching_another(dagster_url: str) -> None:
-    client = DagsterClient(dagster_url)
+def test_a_retry_attaches_to_the_run_instead_of_launching_another(hook: DagsterHook) -> None:
     identity = {
-        "dag_id": "retry_probe",
-        "run_id": f"manual__{secrets.token_hex(4)}",
-        "task_id": "hello",
-        "partition": "2026-11-08-00:00",
+        "airflow/dag_id": "retry_probe",
+        "airflow/run_id": f"manual__{secrets.token_hex(4)}",
+        "airflow/task_id": "hello",
+        "dagster/partition": "2026-11-08-00:00",
     }
-    first = materialize(client, HELLO, try_number=1, **identity)
-    second = materialize(client, HELLO, try_number=2, **identity)
+    first = hook.launch_or_attach(HELLO, identity, try_number=1)
+    second = hook.launch_or_attach(HELLO, identity, try_number=2)
     assert first == second
-    assert len(client.runs_tagged({"airflow/run_id": identity["run_id"]})) == 1
+    assert len(hook.runs_tagged({"airflow/run_id": identity["airflow/run_id"]})) == 1
 
 
-def test_a_failed_launch_names_dagster_s_reason(dagster_url: str) -> None:
-    client = DagsterClient(dagster_url)
+def test_a_failed_launch_names_dagster_s_reason(hook: DagsterHook) -> None:
     bogus = AssetTarget(location="lake_assets", asset_keys=(("no_such_asset",),))
-    with pytest.raises(DagsterRunError, match="Dagster"):
-        materialize(client, bogus, dag_id="x", run_id="y", task_id="z", try_number=1, partition="2026-11-08-00:00")
+    with pytest.raises(DagsterRunError, match="Dagster refused the launch"):
+        hook.launch_or_attach(bogus, {"airflow/run_id": "y", "dagster/partition": "2026-11-08-00:00"}, try_number=1)
+
+
+def _first_event(trigger: DagsterRunTrigger) -> dict[str, object]:
+    async def first() -> dict[str, object]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(first())
+
+
+def test_the_trigger_reports_the_end_of_a_run_and_stops_it_when_killed(hook: DagsterHook, workers: Workers) -> None:
+    workers.stop()  # the landing's run now waits for a worker: a run that is still going
+    tags = {"airflow/run_id": f"trigger__{secrets.token_hex(4)}", "dagster/partition": "2026-11-08-00:05"}
+    waiting = hook.launch(RAW_KLINES, tags)
+    timeout = DagsterRunTrigger(dagster_id=waiting, deadline=time.time() + 3, max_delay=1)
+    event = _first_event(timeout)
+    assert event["status"] == "TIMEOUT" and "still" in str(event["message"])
+    asyncio.run(timeout.on_kill())  # what Airflow calls when a user kills the deferred task
+    assert _first_event(DagsterRunTrigger(dagster_id=waiting, deadline=time.time() + 120))["status"] == "CANCELED"
+    done = hook.launch(HELLO, {"airflow/run_id": tags["airflow/run_id"], "dagster/partition": "2026-11-08-00:06"})
+    assert _first_event(DagsterRunTrigger(dagster_id=done, deadline=time.time() + 120)) == {
+        "kind": "run",
+        "dagster_id": done,
+        "status": "SUCCESS",
+    }
+    unknown = _first_event(DagsterRunTrigger(dagster_id="0" * 36, deadline=time.time() + 60))
+    assert unknown["status"] == "ERROR" and "has no run" in str(unknown["message"])
+
+
+def test_more_waiting_tasks_than_worker_slots_all_defer_and_complete(
+    airflow_api: tuple[str, dict[str, str]], hook: DagsterHook, workers: Workers
+) -> None:
+    api, _ = airflow_api
+    workers.stop()  # hold the landings back: every task waits on its Dagster run
+    run_ids = [f"probe_{minute}_{secrets.token_hex(3)}" for minute in (1, 2, 3)]
+    assert requests.patch(f"{api}/dags/{PROBE_DAG}", json={"is_paused": False}, timeout=30).ok
+    for run_id, minute in zip(run_ids, (1, 2, 3), strict=True):
+        created = requests.post(
+            f"{api}/dags/{PROBE_DAG}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": f"2026-11-10T00:0{minute}:00+00:00"},
+            timeout=30,
+        )
+        assert created.ok, created.text
+
+    def states() -> dict[str, str]:
+        found = requests.get(f"{api}/dags/{PROBE_DAG}/dagRuns/~/taskInstances", params={"limit": 100}, timeout=10)
+        return {ti["dag_run_id"]: ti["state"] for ti in found.json()["task_instances"] if ti["dag_run_id"] in run_ids}
+
+    # Three tasks wait at once on one worker slot: each has deferred, none holds the slot.
+    _wait_for(lambda: list(states().values()) == ["deferred"] * 3, 300, "three deferred tasks")
+    workers.start()
+    _wait_for(lambda: list(states().values()) == ["success"] * 3, 300, "the three tasks to succeed")
+    partitions = {
+        t["value"]
+        for r in hook.runs_tagged({"airflow/dag_id": PROBE_DAG})
+        if r["status"] == "SUCCESS" and any(t["value"] in run_ids for t in r["tags"])
+        for t in r["tags"]
+        if t["key"] == "dagster/partition"
+    }
+    assert partitions == {"2026-11-10-00:00", "2026-11-10-00:01", "2026-11-10-00:02"}
 
 
 def test_a_five_minute_airflow_backfill_gives_five_dagster_partitions(
-    airflow_home: tuple[Path, dict[str, str]], dagster_url: str
+    airflow_api: tuple[str, dict[str, str]], hook: DagsterHook
 ) -> None:
-    home, env = airflow_home
-    api_port = free_port()
-    env = env | {
-        "AIRFLOW__API__PORT": str(api_port),
-        # Task runners report to the API server: tell them where it is, not the default :8080.
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # standalone starts its scheduler, api-server, ... as `airflow` commands found on PATH.
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    log = (home / "standalone.log").open("wb")
-    standalone = subprocess.Popen(
-        [str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=log, start_new_session=True
+    _, env = airflow_api
+    dag = "spark_static_data_v1_skeleton"
+    assert _airflow(env, ["dags", "unpause", dag]).returncode == 0
+    created = _airflow(
+        env,
+        [
+            "backfill",
+            "create",
+            "--dag-id",
+            dag,
+            "--from-date",
+            "2026-11-09T00:00:00+00:00",
+            "--to-date",
+            "2026-11-09T00:04:00+00:00",
+        ],
     )
-    try:
-        dag = "spark_static_data_v1_skeleton"
-        _wait_for(lambda: _airflow_ok(env, ["dags", "list"], dag), 180, "airflow standalone to parse the DAGs")
-        assert _airflow(env, ["dags", "unpause", dag]).returncode == 0
-        created = _airflow(
-            env,
-            [
-                "backfill",
-                "create",
-                "--dag-id",
-                dag,
-                "--from-date",
-                "2026-11-09T00:00:00+00:00",
-                "--to-date",
-                "2026-11-09T00:04:00+00:00",
-            ],
-        )
-        assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
-        client = DagsterClient(dagster_url)
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
 
-        def backfill_runs() -> list[dict[str, object]]:
-            # Unpausing also schedules the latest interval; count only the backfill's runs.
-            return [
-                r
-                for r in client.runs_tagged({"airflow/dag_id": dag})
-                if any(t["key"] == "airflow/run_id" and t["value"].startswith("backfill") for t in r["tags"])  # type: ignore[union-attr]
-            ]
+    def backfill_runs() -> list[dict[str, Any]]:
+        # Unpausing also schedules the latest interval; count only the backfill's runs.
+        return [
+            r
+            for r in hook.runs_tagged({"airflow/dag_id": dag})
+            if any(t["key"] == "airflow/run_id" and t["value"].startswith("backfill") for t in r["tags"])
+        ]
 
-        _wait_for(lambda: len([r for r in backfill_runs() if r["status"] == "SUCCESS"]) >= 5, 300, "five Dagster runs")
-        runs = backfill_runs()
-        partitions = sorted(t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition")  # type: ignore[union-attr]
-        assert partitions == [f"2026-11-09-00:0{m}" for m in range(5)]
-    finally:
-        _stop_tree(standalone)
+    _wait_for(lambda: len([r for r in backfill_runs() if r["status"] == "SUCCESS"]) >= 5, 300, "five Dagster runs")
+    partitions = sorted(t["value"] for r in backfill_runs() for t in r["tags"] if t["key"] == "dagster/partition")
+    assert partitions == [f"2026-11-09-00:0{m}" for m in range(5)]
 
 
 def _stop_tree(process: subprocess.Popen[bytes]) -> None:
