@@ -31,8 +31,8 @@ import dagster as dg  # noqa: E402
 
 from lake.settings import load_settings  # noqa: E402
 from lake.spark_submit import submit  # noqa: E402
-from lake_assets.assets.scraper import RAW_LANDINGS, signals  # noqa: E402
-from lake_assets.landings import BINANCE_KLINES, manifest_key  # noqa: E402
+from lake_assets.defs.scraper.assets import RAW_LANDINGS, signals  # noqa: E402
+from lake_assets.defs.scraper.landings import BINANCE_KLINES, manifest_key  # noqa: E402
 from lake_assets.resources import all_resources  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
 from lake_tools.bootstrap import bootstrap  # noqa: E402

@@ -108,8 +108,8 @@ def _start_worker(env_file: Path, log: Path) -> subprocess.Popen[bytes]:
 def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
     import dagster as dg
 
-    from lake_assets.assets.scraper import RAW_LANDINGS, klines, signals
-    from lake_assets.checks import checks_for
+    from lake_assets.definitions import checks_for
+    from lake_assets.defs.scraper.assets import RAW_LANDINGS, klines, signals
     from lake_assets.resources import all_resources
     from lake_tools.dagster_home import environment
 

@@ -13,7 +13,7 @@ import dagster as dg
 from lake.signals import publish, read_signal
 from lake.tables import SIGNALS
 from lake_assets.context import SETTINGS, SLOTS
-from lake_assets.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
+from lake_assets.defs.scraper.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
 from lake_contracts import checks

@@ -1,47 +1,20 @@
-"""Asset checks. Above all: no Iceberg table may hold a partition with a NULL value (blocking).
-
-A blocking check that fails with severity ERROR keeps the assets downstream of its table from running
-in the same run, so a NULL partition cannot flow on unnoticed.
-"""
+"""Checks of the scraper domain: the blocking NULL-partition check on its tables, and the signals
+compared with the landings' manifests. (The typed klines are checked inside the Spark job, through Pipes.)"""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 import dagster as dg
 
-from lake.null_partitions import find_null_partitions, null_partition_counts
 from lake.signals import LandingIncompleteError
 from lake.tables import SIGNALS
-from lake_assets.assets.scraper import klines, signals
-from lake_assets.assets.spark_tables import PARTITIONED_TABLE, STATIC_TABLE, partitioned_data, static_data
 from lake_assets.context import SETTINGS
-from lake_assets.landings import LANDINGS, manifest_key
+from lake_assets.defs.scraper.assets import klines, signals
+from lake_assets.defs.scraper.landings import LANDINGS, manifest_key
+from lake_assets.null_partition_check import null_partition_check
 from lake_assets.partitions import slots_of_run
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource
 from lake_contracts import tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
-
-
-def null_partition_check(asset: dg.AssetsDefinition, table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset,
-        name="no_null_partitions",
-        blocking=True,
-        description=f"No partition of {table} has a NULL value (manifest metadata only; no data scan).",
-    )
-    def _check(catalog: CatalogResource) -> dg.AssetCheckResult:
-        found = find_null_partitions(catalog.catalog().load_table(table))
-        return dg.AssetCheckResult(
-            passed=not found,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "null_partitions": len(found),
-                "rows_in_null_partitions": sum(p.record_count for p in found),
-                "by_kind": dg.MetadataValue.json(null_partition_counts(found)),
-                "offending": dg.MetadataValue.md("\n".join(f"- {p.describe()}" for p in found[:50]) or "none"),
-            },
-        )
-
-    return _check
 
 
 @dg.asset_check(
@@ -106,16 +79,8 @@ def landing_matches_signal(
 
 
 CHECKS = [
-    null_partition_check(partitioned_data, PARTITIONED_TABLE),
-    null_partition_check(static_data, STATIC_TABLE),
     null_partition_check(signals, SIGNALS.identifier),
     null_partition_check(klines, tables.KLINES),
     signals_complete,
     landing_matches_signal,
 ]
-
-
-def checks_for(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """The checks that target any of `assets`, to materialise alongside them."""
-    keys = {key for asset in assets for key in asset.keys}
-    return [check for check in CHECKS if any(check_key.asset_key in keys for check_key in check.check_keys)]

@@ -1,1 +1,0 @@
-"""Asset groups, one per seed pipeline: hello, static table, ds/hr/min table, scraper."""

@@ -1,0 +1,2 @@
+"""One package per domain, each with its assets, the checks beside them, and a `defs` that
+lake_assets/definitions.py merges: hello, seed (the static and ds/hr/min Spark tables), scraper."""
