@@ -9,9 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from lake.settings import LakeSettings, SettingsError, load_settings
 from scrapworker.endpoints import ConfigError, catalog_for, load_catalog
-from scrapworker.protocol import JobSpec, ParamValue
+from scrapworker.protocol import JobSpec, ParamValue, first_errors, parse_message
 from scrapworker.queue import JobQueue
 
 
@@ -34,13 +36,13 @@ def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
     if args.worker_id:
         worker.worker_id = args.worker_id
     worker.run()
-    return 0
+    return 1 if worker.crashed else 0
 
 
 def cmd_enqueue(settings: LakeSettings, args: argparse.Namespace) -> int:
     if args.json:
         text = sys.stdin.read() if args.json == "-" else args.json
-        spec = JobSpec.model_validate_json(text)
+        spec = parse_message(text)
     else:
         window = None
         if args.window_start or args.window_end:
@@ -54,7 +56,7 @@ def cmd_enqueue(settings: LakeSettings, args: argparse.Namespace) -> int:
                 "landing_prefix": args.prefix,
             }
         )
-    catalog_for(settings.crawler).endpoint(spec.endpoint).checked_params(spec.params, spec.window)
+    catalog_for(settings.crawler).check_job(spec)
     status = JobQueue.from_settings(settings.queue).enqueue(spec, rerun=args.rerun)
     print(json.dumps({"job_id": status.job_id, "state": status.state.value}))
     return 0
@@ -154,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ConfigError) as exc:
         print(f"scrapworker: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # a bad job spec or parameters: pydantic and JobRejectedError
+    except ValidationError as exc:  # a bad job spec: each field named, values cut short
+        print(f"scrapworker: invalid job: {first_errors(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad message (MessageError) or parameters (JobRejectedError)
         print(f"scrapworker: {_first_line(exc)}", file=sys.stderr)
         return 2
 

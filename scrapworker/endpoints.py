@@ -7,6 +7,7 @@ whole at load: `scrapworker validate-config FILE` prints every error with its pa
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lake.settings import CrawlerSettings
-from scrapworker.protocol import ParamValue, TimeWindow
+from scrapworker.protocol import JobSpec, ParamValue, TimeWindow, clip
 
 BUILTIN_CONFIG = Path(__file__).parent / "config" / "binance.yaml"
 
@@ -64,11 +65,11 @@ class ParamSpec(_Strict):
         if isinstance(value, bool) and self.type != "boolean":
             return f"{name}: expected {self.type}, got a boolean"
         if not isinstance(value, expected[self.type]):
-            return f"{name}: expected {self.type}, got {type(value).__name__} {value!r}"
+            return f"{name}: expected {self.type}, got {type(value).__name__} {clip(value)}"
         if self.choices is not None and value not in self.choices:
-            return f"{name}: {value!r} is not one of {self.choices}"
+            return f"{name}: {clip(value)} is not one of {self.choices}"
         if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
-            return f"{name}: {value!r} does not match {self.pattern}"
+            return f"{name}: {clip(value)} does not match {self.pattern}"
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.min is not None and value < self.min:
                 return f"{name}: {value} is below the minimum {self.min:g}"
@@ -106,6 +107,8 @@ class Api(_Strict):
     # Where the API puts its error code and message in an error body ({"code": -1121, "msg": "..."}).
     error_code_field: str = "code"
     error_message_field: str = "msg"
+    # The first moment the API has data for: a window that starts earlier is refused, not crawled empty.
+    epoch: datetime | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -129,6 +132,8 @@ class TimeWindowPaging(_Strict):
     limit: int = Field(gt=0, le=1000)
     # Index (list rows) or key (object rows) of the row's time in ms.
     row_time: int | str
+    # The shortest window worth a request: the API's time resolution for this endpoint.
+    resolution_ms: int = Field(default=1, ge=1)
 
 
 class OffsetPaging(_Strict):
@@ -236,6 +241,26 @@ class EndpointCatalog(_Strict):
             return self.endpoints[name]
         except KeyError:
             raise JobRejectedError(f"unknown endpoint {name!r}; known: {', '.join(sorted(self.endpoints))}") from None
+
+    def check_job(self, spec: JobSpec) -> None:
+        """Raise JobRejectedError naming every problem with a job for this catalogue: the endpoint, its
+        parameters, and the window against the API's epoch and the endpoint's time resolution. Workers,
+        `scrapworker enqueue` and producers all check the same way."""
+        endpoint = self.endpoint(spec.endpoint)
+        problems = []
+        try:
+            endpoint.checked_params(spec.params, spec.window)
+        except JobRejectedError as exc:
+            problems.append(str(exc))
+        window, epoch = spec.window, self.api_of(endpoint).epoch
+        if window is not None and epoch is not None and window.start < epoch:
+            problems.append(f"window: starts before the API's first data ({epoch:%Y-%m-%dT%H:%M:%SZ})")
+        paging = endpoint.pagination
+        short = window is not None and window.end_ms - window.start_ms < getattr(paging, "resolution_ms", 1)
+        if short and isinstance(paging, TimeWindowPaging):
+            problems.append(f"window: shorter than the endpoint's resolution of {paging.resolution_ms} ms")
+        if problems:
+            raise JobRejectedError("; ".join(problems))
 
     def api_of(self, endpoint: Endpoint) -> Api:
         return self.apis[endpoint.api]

@@ -14,13 +14,18 @@ Keys, under a prefix (default `scrapworker`):
 Every state change is one Lua script, so it is atomic against other workers and the reaper. A lease
 carries a random token; heartbeat and finish check it, so a worker whose lease expired (and whose job
 another worker took over) can no longer change the job: its late completion is refused, not counted.
+Lease deadlines and worker heartbeats are Redis's own clock (TIME inside the scripts), so worker hosts
+whose clocks disagree still agree on when a lease expires.
+
+Every message a worker takes ends in one place: leased and run, skipped as a duplicate of a job that is
+finished or running, or dead-lettered with a short reason (malformed, or in conflict with the job stored
+under its id). A message never changes a job that exists: only the job's own lease does.
 The reaper reaches keys by name inside its script: fine on one Redis, not on Redis Cluster.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,44 +36,107 @@ import redis
 from pydantic import ValidationError
 
 from lake.settings import QueueSettings
-from scrapworker.protocol import JOB_ID_PATTERN, JobSpec, JobState, JobStatus
+from scrapworker.protocol import JobSpec, JobState, JobStatus, MessageError, parse_message
 
 DEFAULT_PREFIX = "scrapworker"
+# A dead letter keeps this much of a message it could not read, and this much of a reason.
+KEPT_RAW = 300
+KEPT_REASON = 300
 
+# Redis's clock, in milliseconds, inside a script.
+_NOW_MS = "local _t = redis.call('TIME'); local now_ms = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)"
+
+# ARGV: spec, now iso, rerun, attempts, fingerprint
 _ENQUEUE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 local rerunnable = state == 'succeeded' or state == 'failed' or state == 'dead'
 if state and not (ARGV[3] == '1' and rerunnable) then return state end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'spec', ARGV[1], 'state', 'queued', 'attempts', ARGV[4], 'enqueued_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'spec', ARGV[1], 'fingerprint', ARGV[5], 'state', 'queued', 'attempts', ARGV[4],
+  'enqueued_at', ARGV[2])
 redis.call('PERSIST', KEYS[2])
 redis.call('RPUSH', KEYS[2], ARGV[2] .. ' queued' .. (state and (' (rerun after ' .. state .. ')') or ''))
 redis.call('LPUSH', KEYS[3], ARGV[1])
 return 'enqueued'
 """
 
-_LEASE = """
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+# KEYS: claim, job, leases, history, dead. ARGV: message, job id, worker, token, lease ms, now iso, attempt,
+# fingerprint, dead letter (for a conflict)
+_LEASE = (
+    _NOW_MS
+    + """
 local state = redis.call('HGET', KEYS[2], 'state')
+local stored = redis.call('HGET', KEYS[2], 'fingerprint')
+if stored and stored ~= ARGV[8] then
+  -- Another spec under this job's id: the message is dead-lettered; the job stays as it is.
+  redis.call('LREM', KEYS[1], 1, ARGV[1])
+  redis.call('LPUSH', KEYS[5], ARGV[9])
+  return {'conflict', state or ''}
+end
+redis.call('LREM', KEYS[1], 1, ARGV[1])
 if state == 'succeeded' or state == 'failed' or state == 'dead' then return {'skip', state} end
 if state == 'running' and redis.call('ZSCORE', KEYS[3], ARGV[2]) then return {'skip', 'running'} end
 if not state then
   -- A message pushed straight onto the list, without enqueue(): adopt it.
-  redis.call('HSET', KEYS[2], 'spec', ARGV[1], 'attempts', ARGV[8], 'enqueued_at', ARGV[7])
+  redis.call('HSET', KEYS[2], 'spec', ARGV[1], 'fingerprint', ARGV[8], 'attempts', ARGV[7], 'enqueued_at', ARGV[6])
 end
+local previous = redis.call('HGET', KEYS[2], 'worker') or ''
 local attempts = redis.call('HINCRBY', KEYS[2], 'attempts', 1)
-redis.call('HSET', KEYS[2], 'state', 'running', 'worker', ARGV[3], 'lease', ARGV[4], 'started_at', ARGV[7])
+redis.call('HSET', KEYS[2], 'state', 'running', 'worker', ARGV[3], 'lease', ARGV[4], 'started_at', ARGV[6])
 redis.call('HDEL', KEYS[2], 'finished_at')
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
-redis.call('RPUSH', KEYS[4], ARGV[7] .. ' running attempt ' .. attempts .. ' on ' .. ARGV[3])
-return {'leased', tostring(attempts)}
+redis.call('ZADD', KEYS[3], now_ms + tonumber(ARGV[5]), ARGV[2])
+redis.call('RPUSH', KEYS[4], ARGV[6] .. ' running attempt ' .. attempts .. ' on ' .. ARGV[3])
+return {'leased', tostring(attempts), previous}
 """
+)
 
-_HEARTBEAT = """
+# ARGV: job id, token, lease ms
+_HEARTBEAT = (
+    _NOW_MS
+    + """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], 'XX', now_ms + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
+)
+
+# KEYS: workers. ARGV: worker
+_REGISTER = (
+    _NOW_MS
+    + """
+redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
+return now_ms
+"""
+)
+
+# A worker leaving on purpose gives back what it took and has not leased. KEYS: workers, claim, pending
+_UNREGISTER = """
+local returned = 0
+while redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT') do returned = returned + 1 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return returned
+"""
+
+# The landing of an expired lease turned out complete: the job succeeded after all.
+# KEYS: job, leases, history, events. ARGV: job id, worker, attempts, outputs, now iso, ttl s
+_COMPLETE_LOST = (
+    _NOW_MS
+    + """
+local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not deadline or tonumber(deadline) > now_ms then return 0 end
+if redis.call('HGET', KEYS[1], 'worker') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[3] then
+  return 0
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'lease', 'error')
+redis.call('HSET', KEYS[1], 'state', 'succeeded', 'outputs', ARGV[4], 'finished_at', ARGV[5])
+redis.call('RPUSH', KEYS[3], ARGV[5] .. ' succeeded: the lease expired, the landing was complete')
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+redis.call('PUBLISH', KEYS[4], 'succeeded')
+return 1
+"""
+)
 
 # KEYS: job, leases, history, pending, dead, events channel
 # ARGV: job id, token, outcome, detail, now iso, max attempts, ttl seconds
@@ -84,6 +152,11 @@ if outcome == 'succeeded' then
 elseif outcome == 'failed' then
   state = 'failed'
   redis.call('HSET', KEYS[1], 'error', ARGV[4])
+elseif outcome == 'reject' then
+  -- The endpoint catalogue refuses the job (unknown endpoint, bad parameters): no attempt can help.
+  state = 'dead'
+  redis.call('HSET', KEYS[1], 'error', ARGV[4])
+  redis.call('LPUSH', KEYS[5], cjson.encode({job_id = ARGV[1], reason = ARGV[4], at = ARGV[5]}))
 elseif outcome == 'release' then
   -- The worker is shutting down: the attempt does not count.
   redis.call('HINCRBY', KEYS[1], 'attempts', -1)
@@ -112,10 +185,12 @@ end
 return state
 """
 
-# KEYS: leases, workers, pending, dead. ARGV: now ms, now iso, max attempts, prefix, worker ttl ms, ttl s
-_REAP = """
+# KEYS: leases, workers, pending, dead. ARGV: (unused), now iso, max attempts, prefix, worker ttl ms, ttl s
+_REAP = (
+    _NOW_MS
+    + """
 local prefix, reaped = ARGV[4], 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms)) do
   local job, history = prefix .. ':job:' .. id, prefix .. ':history:' .. id
   redis.call('ZREM', KEYS[1], id)
   local worker = redis.call('HGET', job, 'worker') or '?'
@@ -136,18 +211,21 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   end
   reaped = reaped + 1
 end
-for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1] - ARGV[5])) do
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms - tonumber(ARGV[5]))) do
   local claim = prefix .. ':claim:' .. worker
   while redis.call('LMOVE', claim, KEYS[3], 'LEFT', 'RIGHT') do reaped = reaped + 1 end
   redis.call('ZREM', KEYS[2], worker)
 end
 return reaped
 """
+)
 
+# A message no worker can run. It marks a job dead only when no job exists under its id (a producer that
+# pushed it straight onto the list can then see why); an existing job is never touched by a message.
 _REJECT = """
 redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('LPUSH', KEYS[2], ARGV[2])
-if ARGV[3] ~= '' then
+if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('HSET', KEYS[3], 'state', 'dead', 'error', ARGV[4], 'finished_at', ARGV[5])
   if not redis.call('HGET', KEYS[3], 'spec') then redis.call('HSET', KEYS[3], 'spec', ARGV[1]) end
   redis.call('RPUSH', KEYS[4], ARGV[5] .. ' dead: ' .. ARGV[4])
@@ -167,6 +245,18 @@ class Lease:
     worker: str
     token: str
     attempt: int
+    # The worker of the attempt before this one ("" for a first attempt): a landing it completed counts.
+    previous_worker: str = ""
+
+
+@dataclass(frozen=True)
+class ExpiredLease:
+    """A running job whose lease ran out: its worker died or stalled, perhaps after landing it whole."""
+
+    job_id: str
+    worker: str
+    attempts: int
+    spec: JobSpec
 
 
 @dataclass(frozen=True)
@@ -200,6 +290,13 @@ class JobQueue:
         self._finish = client.register_script(_FINISH)
         self._reap = client.register_script(_REAP)
         self._reject = client.register_script(_REJECT)
+        self._register = client.register_script(_REGISTER)
+        self._unregister = client.register_script(_UNREGISTER)
+        self._complete_lost = client.register_script(_COMPLETE_LOST)
+        # Messages are taken as bytes: a message that is not UTF-8 must reach the dead letters, not crash
+        # the decoding client after Redis has already moved it.
+        options = dict(client.connection_pool.connection_kwargs) | {"decode_responses": False}
+        self._bytes = redis.Redis(connection_pool=redis.ConnectionPool(**options))
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **options: Any) -> JobQueue:
@@ -225,7 +322,7 @@ class JobQueue:
         """Queue a job unless one with this id exists; `rerun` re-queues a finished one (same keys)."""
         self._enqueue(
             keys=[self.key("job", spec.job_id), self.key("history", spec.job_id), self.key("pending")],
-            args=[spec.model_dump_json(), _now_iso(), int(rerun), spec.attempt],
+            args=[spec.model_dump_json(), _now_iso(), int(rerun), spec.attempt, fingerprint(spec)],
         )
         status = self.status(spec.job_id)
         assert status is not None
@@ -299,27 +396,35 @@ class JobQueue:
 
     # -- workers ------------------------------------------------------------------------------------
     def register_worker(self, worker: str) -> None:
-        self.redis.zadd(self.key("workers"), {worker: _now_ms()})
+        self._register(keys=[self.key("workers")], args=[worker])
 
-    def unregister_worker(self, worker: str) -> None:
-        self.redis.zrem(self.key("workers"), worker)
-
-    def take(self, worker: str, timeout: float) -> str | None:
-        """Move the next message into this worker's claim list (blocking up to `timeout` seconds)."""
+    def unregister_worker(self, worker: str) -> int:
+        """Leave on purpose: messages taken and not leased go back to pending. Returns how many."""
         return cast(
-            str | None,
-            self.redis.blmove(self.key("pending"), self.key("claim", worker), timeout, "RIGHT", "LEFT"),  # type: ignore[arg-type]
+            int,
+            self._unregister(keys=[self.key("workers"), self.key("claim", worker), self.key("pending")], args=[worker]),
         )
 
-    def lease(self, worker: str, message: str) -> Lease | None:
-        """Turn a taken message into a lease; a malformed one is dead-lettered (returns None)."""
+    def take(self, worker: str, timeout: float) -> bytes | None:
+        """Move the next message into this worker's claim list (blocking up to `timeout` seconds)."""
+        return cast(
+            bytes | None,
+            self._bytes.blmove(self.key("pending"), self.key("claim", worker), timeout, "RIGHT", "LEFT"),  # type: ignore[arg-type]
+        )
+
+    def lease(self, worker: str, message: bytes | str) -> Lease | None:
+        """Turn a taken message into a lease, or None: dead-lettered (malformed, or in conflict with the job
+        stored under its id), or a duplicate of a job that is finished or running elsewhere."""
         try:
-            spec = JobSpec.model_validate_json(message)
-        except ValidationError as exc:
-            self.reject(worker, message, f"malformed job message: {_first_errors(exc)}", _job_id_of(message))
+            spec = parse_message(message)
+        except MessageError as exc:
+            self.reject(worker, message, exc.reason, exc.job_id)
             return None
         token = secrets.token_hex(8)
-        now = _now_ms()
+        now = _now_iso()
+        conflict = _letter(
+            spec.job_id, f"conflict: the message's spec differs from the one queued under {spec.job_id}", message
+        )
         result = cast(
             list[str],
             self._lease(
@@ -328,28 +433,27 @@ class JobQueue:
                     self.key("job", spec.job_id),
                     self.key("leases"),
                     self.key("history", spec.job_id),
+                    self.key("dead"),
                 ],
                 args=[
                     message,
                     spec.job_id,
                     worker,
                     token,
+                    int(self.lease_seconds * 1000),
                     now,
-                    now + int(self.lease_seconds * 1000),
-                    _now_iso(),
                     spec.attempt,
+                    fingerprint(spec),
+                    conflict,
                 ],
             ),
         )
         if result[0] != "leased":
-            return None  # a duplicate message of a job that is finished or running elsewhere
-        return Lease(spec=spec, worker=worker, token=token, attempt=int(result[1]))
+            return None
+        return Lease(spec=spec, worker=worker, token=token, attempt=int(result[1]), previous_worker=result[2])
 
-    def reject(self, worker: str, message: str, reason: str, job_id: str | None = None) -> None:
-        """Dead-letter a message that cannot run at all (malformed, unknown endpoint, bad params)."""
-        letter = {"job_id": job_id, "reason": reason, "at": _now_iso()}
-        if job_id is None:
-            letter["raw"] = message[:2000]
+    def reject(self, worker: str, message: bytes | str, reason: str, job_id: str | None = None) -> None:
+        """Dead-letter a message no worker can run (malformed, too large, not UTF-8, too deep)."""
         job = job_id or "-"
         self._reject(
             keys=[
@@ -359,15 +463,21 @@ class JobQueue:
                 self.key("history", job),
                 self.key("events", job),
             ],
-            args=[message, json.dumps(letter), job_id or "", reason, _now_iso(), self.status_ttl_seconds],
+            args=[
+                message,
+                _letter(job_id, reason, message),
+                job_id or "",
+                reason[:KEPT_REASON],
+                _now_iso(),
+                self.status_ttl_seconds,
+            ],
         )
 
     def heartbeat(self, lease: Lease) -> bool:
         """Extend the lease; False when it was lost (expired and reaped): the worker must stop the job."""
-        deadline = _now_ms() + int(self.lease_seconds * 1000)
         kept = self._heartbeat(
             keys=[self.key("job", lease.spec.job_id), self.key("leases")],
-            args=[lease.spec.job_id, lease.token, deadline],
+            args=[lease.spec.job_id, lease.token, int(self.lease_seconds * 1000)],
         )
         return bool(kept)
 
@@ -377,6 +487,10 @@ class JobQueue:
     def fail(self, lease: Lease, error: str, *, permanent: bool) -> str:
         """Permanent: state failed at once. Otherwise retried until max attempts, then dead."""
         return self._finish_with(lease, "failed" if permanent else "retry", error)
+
+    def reject_lease(self, lease: Lease, reason: str) -> str:
+        """The job can never run as specified (unknown endpoint, bad parameters): dead-letter it at once."""
+        return self._finish_with(lease, "reject", reason[:KEPT_REASON])
 
     def release(self, lease: Lease) -> str:
         """Give the job back without counting the attempt (graceful shutdown)."""
@@ -389,8 +503,43 @@ class JobQueue:
             int,
             self._reap(
                 keys=[self.key("leases"), self.key("workers"), self.key("pending"), self.key("dead")],
-                args=[_now_ms(), _now_iso(), self.max_attempts, self.prefix, int(ttl * 1000), self.status_ttl_seconds],
+                args=[0, _now_iso(), self.max_attempts, self.prefix, int(ttl * 1000), self.status_ttl_seconds],
             ),
+        )
+
+    def expired_leases(self) -> list[ExpiredLease]:
+        """Running jobs whose lease has run out by Redis's clock, before the reaper re-queues them."""
+        seconds, micros = self.redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        expired = []
+        for job_id in cast(list[str], self.redis.zrangebyscore(self.key("leases"), "-inf", now_ms)):
+            fields = cast(dict[str, str], self.redis.hgetall(self.key("job", job_id)))
+            try:
+                spec = JobSpec.model_validate_json(fields["spec"])
+                expired.append(ExpiredLease(job_id, fields["worker"], int(fields["attempts"]), spec))
+            except (KeyError, ValueError):
+                continue  # nothing to look for: the reaper re-queues it as usual
+        return expired
+
+    def complete_lost(self, lost: ExpiredLease, outputs: dict[str, Any]) -> bool:
+        """Mark an expired lease's job succeeded: its landing is complete. False if the job moved on meanwhile."""
+        return bool(
+            self._complete_lost(
+                keys=[
+                    self.key("job", lost.job_id),
+                    self.key("leases"),
+                    self.key("history", lost.job_id),
+                    self.key("events", lost.job_id),
+                ],
+                args=[
+                    lost.job_id,
+                    lost.worker,
+                    lost.attempts,
+                    json.dumps(outputs),
+                    _now_iso(),
+                    self.status_ttl_seconds,
+                ],
+            )
         )
 
     def _finish_with(self, lease: Lease, outcome: str, detail: str) -> str:
@@ -419,25 +568,18 @@ class JobQueue:
                 self.redis.lrem(self.key("dead"), 1, raw)
 
 
-def _first_errors(exc: ValidationError, limit: int = 3) -> str:
-    parts = []
-    for error in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in error["loc"]) or "message"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+def fingerprint(spec: JobSpec) -> str:
+    """What makes two messages the same job: the spec without its attempt count, canonically serialised."""
+    return spec.model_dump_json(exclude={"attempt"})
 
 
-def _job_id_of(message: str) -> str | None:
-    """The job id of an invalid message when it has a usable one, so its producer can see the failure."""
-    try:
-        job_id = json.loads(message).get("job_id")
-    except (ValueError, AttributeError):
-        return None
-    return job_id if isinstance(job_id, str) and re.fullmatch(JOB_ID_PATTERN, job_id) else None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _letter(job_id: str | None, reason: str, message: bytes | str) -> str:
+    """A dead letter: the job id when the message names one, else the start of the raw message."""
+    letter: dict[str, Any] = {"job_id": job_id, "reason": reason[:KEPT_REASON], "at": _now_iso()}
+    if job_id is None:
+        raw = message if isinstance(message, str) else message.decode("utf-8", errors="backslashreplace")
+        letter["raw"] = raw[:KEPT_RAW]
+    return json.dumps(letter)
 
 
 def _now_iso() -> str:

@@ -7,11 +7,13 @@ the API (Binance counts calendar minutes) can see more than its limit however re
 The API's own count (X-MBX-USED-WEIGHT-1M) re-syncs the bucket downwards when others (another process
 on the same IP, requests before a restart) spent weight we did not see. A 429 or 418 pauses the whole
 group until its Retry-After.
+
+Every time in the bucket is Redis's clock (TIME inside the scripts), so worker hosts whose clocks disagree
+share one budget correctly; a host's clock only measures durations (how long ago a request was sent).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from typing import cast
 
@@ -19,9 +21,14 @@ import redis
 
 from scrapworker.endpoints import RateLimitGroup
 
-# KEYS: bucket, pause. ARGV: now ms, burst, refill per ms, weight. Returns ms to wait (0: granted).
-_RESERVE = """
-local now, burst, rate, weight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+# Redis's clock, in milliseconds, inside a script.
+_NOW_MS = "local _t = redis.call('TIME'); local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)"
+
+# KEYS: bucket, pause. ARGV: burst, refill per ms, weight. Returns ms to wait (0: granted).
+_RESERVE = (
+    _NOW_MS
+    + """
+local burst, rate, weight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return paused - now end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -33,29 +40,41 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return wait
 """
+)
 
-# KEYS: bucket. ARGV: now ms, burst, refill per ms, ceiling. Lowers the tokens to the ceiling, never raises.
-_SYNC = """
-local now, burst, rate, ceiling = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+# KEYS: bucket. ARGV: ms since the request was sent, burst, refill per ms, limit, used, window ms.
+# Lowers the tokens to what the API's count allows, never raises them.
+_SYNC = (
+    _NOW_MS
+    + """
+local age, burst, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local limit, used, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local sent = now - age
+local ceiling = math.floor(limit - used - rate * (window - (sent % window)))
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
--- `now` is when the request was sent, often before the bucket's last update: never move its clock back.
-if now > ts then
-  tokens = math.min(burst, tokens + (now - ts) * rate)
-  ts = now
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or sent
+-- `sent` is often before the bucket's last update: never move its clock back.
+if sent > ts then
+  tokens = math.min(burst, tokens + (sent - ts) * rate)
+  ts = sent
 end
 if ceiling < tokens then tokens = ceiling end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return tostring(tokens)
 """
+)
 
-# KEYS: pause. ARGV: until ms. Only ever extends a pause.
-_PAUSE = """
+# KEYS: pause. ARGV: pause ms. Only ever extends a pause; the key expires when the pause ends.
+_PAUSE = (
+    _NOW_MS
+    + """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[1] - ARGV[2]) end
+local till = now + tonumber(ARGV[1])
+if till > current then redis.call('SET', KEYS[1], till, 'PX', ARGV[1]) end
 return 1
 """
+)
 
 
 class RateLimiter:
@@ -76,7 +95,7 @@ class RateLimiter:
     def reserve(self, weight: int) -> float:
         """Take `weight` from the budget; returns 0.0 when granted, else the seconds to wait before asking again."""
         wait_ms = self._reserve(
-            keys=[self._bucket, self._pause_key], args=[_now_ms(), self.group.burst, self._rate_per_ms, weight]
+            keys=[self._bucket, self._pause_key], args=[self.group.burst, self._rate_per_ms, weight]
         )
         return cast(int, wait_ms) / 1000
 
@@ -89,24 +108,25 @@ class RateLimiter:
         after a window boundary still speaks of the old window (using the reply's time here would put
         the bucket a whole window into debt).
         """
-        now = sent_at
-        window = self.group.window_seconds
-        left_in_window = window - (now % window)
-        ceiling = self.group.weight_per_window - used - self.group.refill_per_second * left_in_window
+        group = self.group
+        age_ms = int((time.time() - sent_at) * 1000)  # a duration: any host's clock measures it
         tokens = self._sync(
-            keys=[self._bucket], args=[int(now * 1000), self.group.burst, self._rate_per_ms, math.floor(ceiling)]
+            keys=[self._bucket],
+            args=[
+                age_ms,
+                group.burst,
+                self._rate_per_ms,
+                group.weight_per_window,
+                used,
+                int(group.window_seconds * 1000),
+            ],
         )
         return float(cast(str, tokens))
 
     def pause(self, seconds: float) -> None:
         """Stop every worker's requests in this group for `seconds` (a 429 or 418 Retry-After)."""
-        now = _now_ms()
-        self._pause(keys=[self._pause_key], args=[now + int(seconds * 1000), now])
+        self._pause(keys=[self._pause_key], args=[max(1, int(seconds * 1000))])
 
     def paused_for(self) -> float:
-        until = cast(str | None, self.redis.get(self._pause_key))
-        return max(0.0, (int(until) - _now_ms()) / 1000) if until else 0.0
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+        remaining_ms: int = self.redis.pttl(self._pause_key)
+        return max(0.0, remaining_ms / 1000)

@@ -6,6 +6,12 @@ queue. Blocking Redis and S3 calls run in threads so the loop never stalls.
 
 On SIGTERM/SIGINT the worker takes no new job, lets running ones finish for the grace period, then
 stops their crawls and releases their leases without counting the attempt.
+
+No message makes the worker exit: what it cannot run is dead-lettered and the loop goes on; an
+unexpected error is logged, the message dead-lettered, and the loop goes on; Redis down is waited out.
+A worker that does stop on an error exits non-zero (`crashed`), and the messages it had taken go back
+to the queue whichever way it stops. Before an attempt counts as lost (lease expired, or a retry), the
+landing is looked for: a complete one, written by that attempt, makes the job succeeded.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lake.storage import read_manifest
+from lake_contracts.manifest import Manifest
 from scrapworker.endpoints import EndpointCatalog, JobRejectedError
-from scrapworker.landing import Landing
-from scrapworker.queue import JobQueue, Lease
+from scrapworker.landing import Landing, landing_prefix
+from scrapworker.protocol import JobSpec, clip
+from scrapworker.queue import ExpiredLease, JobQueue, Lease
 from scrapworker.ratelimit import RateLimiter
 from scrapworker.spider import JobFailure, JobRun, JobSpider
 
@@ -57,6 +66,7 @@ class Worker:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}")
     _active: dict[asyncio.Task[None], _Active] = field(default_factory=dict, init=False)
     _stopping: asyncio.Event | None = field(default=None, init=False)
+    crashed: bool = field(default=False, init=False)
 
     # -- process entry point ------------------------------------------------------------------------
     def run(self) -> None:
@@ -73,8 +83,12 @@ class Worker:
             reactor.stop()
             return result
 
+        def crashed(failure: Any) -> None:
+            self.crashed = True
+            log.error("worker crashed: %s", failure.getTraceback())
+
         deferred = deferred_from_coro(self.serve())
-        deferred.addErrback(lambda failure: log.error("worker crashed: %s", failure.getTraceback()))
+        deferred.addErrback(crashed)
         deferred.addBoth(stop_reactor)
         reactor.run(installSignalHandlers=False)  # our own handlers: drain, then release leases
 
@@ -100,8 +114,12 @@ class Worker:
             await self._drain()
         finally:
             housekeeping.cancel()
-            await asyncio.to_thread(self.queue.unregister_worker, self.worker_id)
-            log.info("worker stopped", extra={"worker": self.worker_id})
+            try:
+                returned = await asyncio.to_thread(self.queue.unregister_worker, self.worker_id)
+                log.info("worker stopped", extra={"worker": self.worker_id, "returned_messages": returned})
+            except Exception:
+                # Redis unreachable: the reaper returns this worker's messages once its heartbeat is stale.
+                log.exception("worker stopped without unregistering", extra={"worker": self.worker_id})
 
     async def _take_jobs(self, runner: AsyncCrawlerRunner) -> None:
         assert self._stopping is not None
@@ -109,16 +127,34 @@ class Worker:
             if len(self._active) >= self.concurrency:
                 await asyncio.wait(self._active.keys(), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            message = await asyncio.to_thread(self.queue.take, self.worker_id, 1.0)
+            try:
+                message = await asyncio.to_thread(self.queue.take, self.worker_id, 1.0)
+            except Exception as exc:
+                log.warning("cannot take jobs (retrying in 1 s): %s", clip(exc, 300))
+                await asyncio.sleep(1.0)
+                continue
             if message is None:
                 continue
-            lease = await asyncio.to_thread(self.queue.lease, self.worker_id, message)
+            lease = await self._lease(message)
             if lease is None:
-                continue  # dead-lettered as malformed, or a duplicate of a finished job
+                continue  # dead-lettered, or a duplicate of a job that is finished or running elsewhere
             active = _Active(lease)
             task = asyncio.create_task(self._run_job(runner, active))
             self._active[task] = active
             task.add_done_callback(self._active.pop)
+
+    async def _lease(self, message: bytes) -> Lease | None:
+        try:
+            return await asyncio.to_thread(self.queue.lease, self.worker_id, message)
+        except Exception as exc:
+            # Not the message's fault as far as we know, but it must not come back round forever either.
+            reason = f"internal error leasing the message: {type(exc).__name__}: {clip(str(exc), 200)}"
+            log.exception("could not lease a message; dead-lettering it")
+            try:
+                await asyncio.to_thread(self.queue.reject, self.worker_id, message, reason)
+            except Exception:
+                log.exception("could not dead-letter it either; it stays claimed and returns to the queue later")
+            return None
 
     def crawl_settings(self) -> Settings:
         """Scrapy's settings module, and this deployment's timeout and retries on top."""
@@ -158,12 +194,44 @@ class Worker:
                         continue
                     if not await asyncio.to_thread(self.queue.heartbeat, active.lease):
                         await self._lose(active)
+                for lost in await asyncio.to_thread(self.queue.expired_leases):
+                    await asyncio.to_thread(self._complete_if_landed, lost)
                 reaped = await asyncio.to_thread(self.queue.reap)
                 if reaped:
                     log.info("re-queued %d job(s) from expired leases or dead workers", reaped)
             except Exception:
                 # Redis briefly down: keep going; leases survive a few missed beats.
                 log.exception("housekeeping failed")
+
+    def _complete_if_landed(self, lost: ExpiredLease) -> None:
+        """A lease expired (its worker died or stalled): if that attempt's landing is complete, keep it."""
+        manifest = self._landed_by(lost.spec, lost.worker, lost.attempts)
+        if manifest is not None and self.queue.complete_lost(lost, self._outputs(lost.spec, manifest)):
+            log.info("lease expired after a complete landing: job succeeded", extra={"job_id": lost.job_id})
+
+    def _landed_by(self, spec: JobSpec, worker: str, attempt: int) -> Manifest | None:
+        """The job's manifest if that worker's attempt wrote it; None otherwise (or when S3 cannot say)."""
+        try:
+            manifest = read_manifest(self.s3, self.bucket, Landing(self.s3, self.bucket, spec).manifest_key)
+        except Exception as exc:
+            log.warning("cannot read the landing of %s: %s", spec.job_id, clip(str(exc), 200))
+            return None
+        if manifest is None or manifest.worker != worker or manifest.attempt != attempt:
+            return None
+        return manifest
+
+    def _outputs(self, spec: JobSpec, manifest: Manifest, weight: int = 0, rate_limited: int = 0) -> dict[str, Any]:
+        landing = Landing(self.s3, self.bucket, spec)
+        return {
+            "bucket": self.bucket,
+            "prefix": landing_prefix(spec),
+            "manifest_key": landing.manifest_key,
+            "pages": manifest.page_count,
+            "records": manifest.records,
+            "bytes": manifest.bytes,
+            "weight": weight,
+            "rate_limited": rate_limited,
+        }
 
     async def _lose(self, active: _Active) -> None:
         log.warning(
@@ -188,11 +256,19 @@ class Worker:
         started_at = datetime.now(UTC)
         log.info("job started", extra=context)
         try:
-            endpoint = self.catalog.endpoint(spec.endpoint)
-            endpoint.checked_params(spec.params, spec.window)
+            self.catalog.check_job(spec)
         except JobRejectedError as exc:
-            await self._finish(active, error=f"rejected: {exc}", permanent=True, context=context)
+            state = await asyncio.to_thread(self.queue.reject_lease, lease, f"rejected: {exc}")
+            log.warning("job %s: rejected: %s", state, clip(str(exc), 300), extra=context)
             return
+        if lease.previous_worker and lease.attempt > 1:
+            # A retry: the attempt before may have landed everything and died before saying so.
+            manifest = await asyncio.to_thread(self._landed_by, spec, lease.previous_worker, lease.attempt - 1)
+            if manifest is not None:
+                state = await asyncio.to_thread(self.queue.succeed, lease, self._outputs(spec, manifest))
+                log.info("job %s: the previous attempt's landing is complete", state, extra=context)
+                return
+        endpoint = self.catalog.endpoint(spec.endpoint)
         group_name, group = self.catalog.group_of(endpoint)
         active.run = run = JobRun(
             spec=spec,
@@ -218,17 +294,7 @@ class Worker:
             failure = run.failure or JobFailure("the crawl ended without a manifest", permanent=False)
             await self._finish(active, error=failure.message, permanent=failure.permanent, context=context)
             return
-        manifest = run.manifest
-        outputs = {
-            "bucket": self.bucket,
-            "prefix": run.landing.prefix,
-            "manifest_key": run.landing.manifest_key,
-            "pages": manifest.page_count,
-            "records": manifest.records,
-            "bytes": manifest.bytes,
-            "weight": run.weight_spent,
-            "rate_limited": sum(run.rate_limited.values()),
-        }
+        outputs = self._outputs(spec, run.manifest, run.weight_spent, sum(run.rate_limited.values()))
         state = await asyncio.to_thread(self.queue.succeed, lease, outputs)
         log.info("job %s", state, extra=context | {k: outputs[k] for k in ("pages", "records", "bytes")})
 

@@ -134,7 +134,7 @@ def test_release_gives_the_job_back_without_counting_the_attempt(queue: JobQueue
 def test_malformed_messages_are_dead_lettered_with_the_reason(queue: JobQueue, message: str, reason: str) -> None:
     queue.redis.lpush(queue.key("pending"), message)
     taken = queue.take("w1", timeout=1)
-    assert taken == message
+    assert taken == message.encode()
     assert queue.lease("w1", taken) is None
     [letter] = queue.dead_letters()
     assert reason in letter.reason

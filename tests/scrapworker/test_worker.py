@@ -224,18 +224,18 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_running(harness: Harness) 
     queue.enqueue(harness.klines_job(60, job_id="bad-interval", interval="7m"))
     queue.enqueue(harness.klines_job(60, job_id="bad-symbol", symbol="NOPEUSDT"))
 
-    # Pushed without enqueue(): the job has no status until a worker reads and refuses the message.
-    wait_until(lambda: len(queue.dead_letters()) == 2, 30, "both malformed messages to be dead-lettered")
+    # Two malformed messages and two jobs the endpoint catalogue refuses: all four are dead letters.
+    wait_until(lambda: len(queue.dead_letters()) == 4, 30, "the four unrunnable jobs to be dead-lettered")
     assert harness.wait("traversal").state is JobState.DEAD
     letters = {letter.job_id: letter.reason for letter in queue.dead_letters()}
     assert "must not contain '.', '..'" in letters["traversal"]
     assert any("malformed job message" in reason for job_id, reason in letters.items() if job_id is None)
 
     unknown_status = harness.wait("unknown-endpoint")
-    assert unknown_status.state is JobState.FAILED
-    assert "unknown endpoint 'candles'" in (unknown_status.error or "")
+    assert unknown_status.state is JobState.DEAD and unknown_status.attempts == 1
+    assert "unknown endpoint 'candles'" in (unknown_status.error or "") in letters["unknown-endpoint"]
     interval_status = harness.wait("bad-interval")
-    assert interval_status.state is JobState.FAILED
+    assert interval_status.state is JobState.DEAD
     assert "interval: '7m' is not one of" in (interval_status.error or "")
     symbol_status = harness.wait("bad-symbol")
     assert symbol_status.state is JobState.FAILED and symbol_status.attempts == 1  # a 4xx is not retried

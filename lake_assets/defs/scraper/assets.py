@@ -42,7 +42,10 @@ def raw_landing_asset(landing: LandingDefinition) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         started = time.monotonic()
         window = context.partition_time_window
-        jobs = landing.jobs(window.start, window.end, queue.endpoints())
+        endpoints = queue.endpoints()
+        jobs = landing.jobs(window.start, window.end, endpoints)
+        for spec in jobs:
+            endpoints.check_job(spec)  # the same checks as a worker's: refuse here, before anything is queued
         job_queue = queue.queue()
         for spec in jobs:
             state = job_queue.enqueue(spec, rerun=config.rerun).state
