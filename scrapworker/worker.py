@@ -17,14 +17,19 @@ landing is looked for: a complete one, written by that attempt, makes the job su
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
 import signal
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import redis
 
 from lake.storage import read_manifest
 from lake_contracts.manifest import Manifest
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# How long a queue call waits out an unreachable Redis before giving up.
+REDIS_PATIENCE = 120.0
 
 
 @dataclass
@@ -106,7 +113,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         runner = AsyncCrawlerRunner(self.crawl_settings())
-        await asyncio.to_thread(self.queue.register_worker, self.worker_id)
+        await self._with_redis(self.queue.register_worker, self.worker_id)
         log.info("worker started", extra={"worker": self.worker_id, "concurrency": self.concurrency})
         housekeeping = asyncio.create_task(self._housekeeping())
         try:
@@ -145,16 +152,31 @@ class Worker:
 
     async def _lease(self, message: bytes) -> Lease | None:
         try:
-            return await asyncio.to_thread(self.queue.lease, self.worker_id, message)
+            # Redis unreachable is not the message's fault: it stays in our claim list and we try again.
+            return await self._with_redis(self.queue.lease, self.worker_id, message)
         except Exception as exc:
-            # Not the message's fault as far as we know, but it must not come back round forever either.
+            # An error no retry cures: the message must not come round forever either.
             reason = f"internal error leasing the message: {type(exc).__name__}: {clip(str(exc), 200)}"
             log.exception("could not lease a message; dead-lettering it")
             try:
-                await asyncio.to_thread(self.queue.reject, self.worker_id, message, reason)
+                await self._with_redis(self.queue.reject, self.worker_id, message, reason)
             except Exception:
-                log.exception("could not dead-letter it either; it stays claimed and returns to the queue later")
+                log.exception("could not dead-letter it either; it returns to the queue when this worker stops")
             return None
+
+    async def _with_redis[T](self, call: Callable[..., T], *args: Any) -> T:
+        """Run a queue call, waiting out Redis being unreachable (a restart, a failover) for up to
+        REDIS_PATIENCE seconds; other errors, and a longer outage, are raised."""
+        delay, deadline = 0.2, time.monotonic() + REDIS_PATIENCE
+        while True:
+            try:
+                return await asyncio.to_thread(call, *args)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("Redis unreachable, retrying in %.1f s: %s", delay, clip(str(exc), 200))
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     def crawl_settings(self) -> Settings:
         """Scrapy's settings module, and this deployment's timeout and retries on top."""
@@ -177,7 +199,7 @@ class Worker:
             if active is None:
                 continue
             await self._stop(active, "stopped: the worker is shutting down")
-            state = await asyncio.to_thread(self.queue.release, active.lease)
+            state = await self._with_redis(self.queue.release, active.lease)
             log.info("released lease", extra={"job_id": active.lease.spec.job_id, "state": state})
         if unfinished:
             await asyncio.wait(unfinished, timeout=10)
@@ -251,6 +273,15 @@ class Worker:
 
     # -- one job ------------------------------------------------------------------------------------
     async def _run_job(self, runner: AsyncCrawlerRunner, active: _Active) -> None:
+        try:
+            await self._run_job_unguarded(runner, active)
+        except Exception:
+            # Nothing is lost: the lease expires and the reaper re-queues the job (or finds its landing).
+            log.exception(
+                "job crashed; it is retried once its lease expires", extra={"job_id": active.lease.spec.job_id}
+            )
+
+    async def _run_job_unguarded(self, runner: AsyncCrawlerRunner, active: _Active) -> None:
         lease, spec = active.lease, active.lease.spec
         context = {"job_id": spec.job_id, "endpoint": spec.endpoint, "attempt": lease.attempt}
         started_at = datetime.now(UTC)
@@ -258,14 +289,14 @@ class Worker:
         try:
             self.catalog.check_job(spec)
         except JobRejectedError as exc:
-            state = await asyncio.to_thread(self.queue.reject_lease, lease, f"rejected: {exc}")
+            state = await self._with_redis(self.queue.reject_lease, lease, f"rejected: {exc}")
             log.warning("job %s: rejected: %s", state, clip(str(exc), 300), extra=context)
             return
         if lease.previous_worker and lease.attempt > 1:
             # A retry: the attempt before may have landed everything and died before saying so.
             manifest = await asyncio.to_thread(self._landed_by, spec, lease.previous_worker, lease.attempt - 1)
             if manifest is not None:
-                state = await asyncio.to_thread(self.queue.succeed, lease, self._outputs(spec, manifest))
+                state = await self._with_redis(self.queue.succeed, lease, self._outputs(spec, manifest))
                 log.info("job %s: the previous attempt's landing is complete", state, extra=context)
                 return
         endpoint = self.catalog.endpoint(spec.endpoint)
@@ -295,9 +326,9 @@ class Worker:
             await self._finish(active, error=failure.message, permanent=failure.permanent, context=context)
             return
         outputs = self._outputs(spec, run.manifest, run.weight_spent, sum(run.rate_limited.values()))
-        state = await asyncio.to_thread(self.queue.succeed, lease, outputs)
+        state = await self._with_redis(self.queue.succeed, lease, outputs)
         log.info("job %s", state, extra=context | {k: outputs[k] for k in ("pages", "records", "bytes")})
 
     async def _finish(self, active: _Active, *, error: str, permanent: bool, context: dict[str, Any]) -> None:
-        state = await asyncio.to_thread(self.queue.fail, active.lease, error, permanent=permanent)
+        state = await self._with_redis(functools.partial(self.queue.fail, permanent=permanent), active.lease, error)
         log.warning("job %s: %s", state, error, extra=context)

@@ -186,3 +186,24 @@ def test_wait_wakes_on_completion_and_times_out_otherwise(queue: JobQueue) -> No
     assert status.state is JobState.SUCCEEDED
     with pytest.raises(KeyError, match="no job 'nope'"):
         queue.wait("nope", timeout=1)
+
+
+def test_a_worker_that_leaves_gives_back_what_it_took(queue: JobQueue) -> None:
+    queue.enqueue(spec("a"))
+    queue.enqueue(spec("b"))
+    queue.register_worker("w1")
+    assert queue.take("w1", timeout=1) is not None and queue.take("w1", timeout=1) is not None
+    assert queue.pending_count() == 0
+    assert queue.unregister_worker("w1") == 2  # taken, never leased: back on the queue
+    assert queue.pending_count() == 2 and queue.redis.llen(queue.key("claim", "w1")) == 0
+
+
+def test_a_message_cannot_hijack_a_queued_job(queue: JobQueue) -> None:
+    queue.enqueue(spec("job-1"))
+    impostor = spec("job-1", landing_prefix="elsewhere")
+    queue.redis.rpush(queue.key("pending"), impostor.model_dump_json())  # taken before the real message
+    assert take_lease(queue) is None
+    [letter] = queue.dead_letters()
+    assert letter.job_id == "job-1" and letter.reason.startswith("conflict:")
+    lease = take_lease(queue)
+    assert lease is not None and lease.spec.landing_prefix == "binance"  # the job as enqueued

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -27,10 +28,11 @@ from lake.storage import read_manifest, s3_client
 from lake_contracts.manifest import Manifest, manifest_key
 from market_sim import MarketSimulator, SimulatorConfig
 from scrapworker.endpoints import BUILTIN_CONFIG
-from scrapworker.landing import landing_prefix
+from scrapworker.landing import Landing, landing_prefix
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
-from tests.support import clean_environ
+from tests.scrapworker.hostile import account, hostile_message
+from tests.support import clean_environ, free_port
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 KLINES = "/api/v3/klines"
@@ -328,3 +330,133 @@ def test_enqueue_and_status_from_the_command_line(harness: Harness) -> None:
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["outputs"]["records"] == 30
     assert os.environ.get("LAKE_QUEUE__PREFIX") is None  # the test never leaked its settings
+    bounded = subprocess.run(
+        [
+            SCRAPWORKER,
+            "enqueue",
+            "--json",
+            json.dumps(harness.klines_job(5).model_dump(mode="json") | {"attempt": 2**40}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bounded.returncode == 2 and "attempt: Input should be less than or equal to 1000" in bounded.stderr
+    early = subprocess.run(
+        [
+            *(SCRAPWORKER, "enqueue", "--job-id", "cli-3", "--endpoint", "klines", "--prefix", "x"),
+            *("--param", "symbol=BTCUSDT", "--param", "interval=1m"),
+            *("--window-start", "2010-01-01T00:00:00+00:00", "--window-end", "2010-01-01T00:01:00+00:00"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert early.returncode == 2 and "starts before the API's first data (2017-07-14" in early.stderr
+
+
+def test_hostile_messages_beside_valid_jobs_lose_nothing(harness: Harness) -> None:
+    """150 hostile messages pushed next to 10 valid jobs, two workers: no worker dies, no message is lost,
+    every valid job lands under its own prefix. (bench/hostile.py runs the same with 1000 messages.)"""
+    queue = harness.queue
+    valid = [harness.klines_job(2, job_id=f"valid-{i}") for i in range(10)]
+    rng = random.Random(20261125)
+    messages = [hostile_message(rng, [spec.job_id for spec in valid]) for _ in range(150)]
+    for spec in valid[:5]:
+        queue.enqueue(spec)
+    for message in messages:
+        queue.redis.lpush(queue.key("pending"), message)
+    for spec in valid[5:]:
+        queue.enqueue(spec)
+    harness.start_worker()
+    harness.start_worker()
+    wait_until(lambda: drained(queue), 120, "the queue to drain")
+    assert all(process.poll() is None for process in harness.processes), harness.logs()[-3000:]
+    accounting = account(queue, messages)
+    assert accounting.lost == 0 and accounting.unfinished == 0, accounting.line()
+    for spec in valid:
+        status = queue.status(spec.job_id)
+        assert status is not None and status.state is JobState.SUCCEEDED, status
+        assert status.outputs["prefix"] == landing_prefix(spec) and status.outputs["records"] == 2
+
+
+def test_a_worker_killed_between_manifest_and_succeed_leaves_a_succeeded_job(harness: Harness) -> None:
+    """The landing is complete but nobody said so: the reaper finds the manifest instead of re-crawling."""
+    queue = harness.queue
+    spec = harness.klines_job(3, job_id="landed-then-killed")
+    queue.enqueue(spec)
+    message = queue.take("ghost", timeout=1)
+    assert message is not None
+    lease = queue.lease("ghost", message)
+    assert lease is not None
+    landing = Landing(harness.s3, harness.settings.s3.raw_bucket, spec)
+    landing.write_page(b"[[1, 2], [3, 4], [5, 6]]", {"symbol": "BTCUSDT"}, records=3)
+    landing.write_manifest(worker="ghost", attempt=lease.attempt, started_at=datetime.now(UTC))
+    # ... and the ghost dies here, before queue.succeed.
+    harness.start_worker()
+    status = harness.wait(spec.job_id)
+    assert status.state is JobState.SUCCEEDED and status.attempts == 1
+    assert status.outputs["records"] == 3 and status.outputs["manifest_key"] == landing.manifest_key
+    assert any("landing was complete" in line for line in status.history)
+    assert harness.served() == []  # nothing was crawled again
+
+
+def drained(queue: JobQueue) -> bool:
+    """Nothing pending, claimed or leased, and every job finished."""
+    if queue.pending_count() or queue.redis.zcard(queue.key("leases")):
+        return False
+    claims = [key for key in queue.redis.scan_iter(f"{queue.prefix}:claim:*") if queue.redis.llen(key)]
+    states = [queue.redis.hget(key, "state") for key in queue.redis.scan_iter(f"{queue.prefix}:job:*")]
+    return not claims and all(state in ("succeeded", "failed", "dead") for state in states)
+
+
+def test_redis_restarted_mid_run_loses_no_job(lake_settings: LakeSettings, tmp_path: Path) -> None:
+    """The queue's Redis (append-only file, as the stack runs it) restarts while a worker crawls: the worker
+    waits it out and every job still ends succeeded, none lost or stuck."""
+    port = free_port()
+    data = tmp_path / "redis"
+    data.mkdir()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
+    argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        wait_until(lambda: _pings(port), 20, "redis to answer")
+        return process
+
+    redis_server = start()
+    with harness_for(lake_settings, tmp_path) as harness:
+        url = f"redis://127.0.0.1:{port}/0"
+        harness.queue = JobQueue.from_url(url, harness.prefix, lease_seconds=2, max_attempts=5)
+        harness.env |= {"LAKE_QUEUE__URL": url, "LAKE_QUEUE__MAX_ATTEMPTS": "5"}
+        jobs = [harness.klines_job(30, job_id=f"restart-{i}") for i in range(20)]
+        for spec in jobs:
+            harness.queue.enqueue(spec)
+        harness.start_worker()
+        wait_until(lambda: harness.queue.redis.zcard(harness.queue.key("leases")) > 0, 30, "a job to start")
+        redis_server.send_signal(signal.SIGTERM)  # Redis's own shutdown: the append-only file is flushed
+        redis_server.wait(timeout=30)
+        time.sleep(1.5)
+        redis_server = start()
+        try:
+            for spec in jobs:
+                assert harness.wait(spec.job_id, timeout=120).state is JobState.SUCCEEDED
+            assert all(process.poll() is None for process in harness.processes)
+            assert drained(harness.queue)
+            assert "dead-lettering" not in harness.logs()  # Redis being away is never a message's fault
+        finally:
+            harness.stop_all()
+            for key in harness.queue.redis.scan_iter(f"{harness.prefix}:*"):
+                harness.queue.redis.delete(key)
+            harness.queue = JobQueue.from_url(lake_settings.queue.url, harness.prefix)  # what harness_for cleans
+            redis_server.send_signal(signal.SIGTERM)
+            redis_server.wait(timeout=30)
+
+
+def _pings(port: int) -> bool:
+    import redis as redis_client
+
+    try:
+        return bool(redis_client.Redis(port=port, socket_timeout=1).ping())
+    except redis_client.RedisError:
+        return False
