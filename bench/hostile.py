@@ -29,8 +29,7 @@ from lake_tools.stack import Stack  # noqa: E402
 from market_sim import MarketSimulator  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
-from tests.scrapworker.hostile import account, hostile_message, valid_spec  # noqa: E402
-from tests.scrapworker.test_worker import drained  # noqa: E402
+from tests.scrapworker.hostile import account, drained, hostile_message, valid_spec  # noqa: E402
 from tests.support import clean_environ, free_port_base, make_lake_home  # noqa: E402
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")

@@ -130,3 +130,12 @@ def account(queue: JobQueue, messages: list[bytes]) -> Accounting:
         unfinished=unfinished,
         lost=max(0, expected_letters - len(of_messages)),
     )
+
+
+def drained(queue: JobQueue) -> bool:
+    """Nothing pending, claimed or leased, and every job finished."""
+    if queue.pending_count() or queue.redis.zcard(queue.key("leases")):
+        return False
+    claims = [key for key in queue.redis.scan_iter(f"{queue.prefix}:claim:*") if queue.redis.llen(key)]
+    states = [queue.redis.hget(key, "state") for key in queue.redis.scan_iter(f"{queue.prefix}:job:*")]
+    return not claims and all(state in ("succeeded", "failed", "dead") for state in states)

@@ -31,7 +31,8 @@ from scrapworker.endpoints import BUILTIN_CONFIG
 from scrapworker.landing import Landing, landing_prefix
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
-from tests.scrapworker.hostile import account, hostile_message
+from tests.scrapworker.cuttable_proxy import CuttableProxy
+from tests.scrapworker.hostile import account, drained, hostile_message
 from tests.support import clean_environ, free_port
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
@@ -401,15 +402,6 @@ def test_a_worker_killed_between_manifest_and_succeed_leaves_a_succeeded_job(har
     assert harness.served() == []  # nothing was crawled again
 
 
-def drained(queue: JobQueue) -> bool:
-    """Nothing pending, claimed or leased, and every job finished."""
-    if queue.pending_count() or queue.redis.zcard(queue.key("leases")):
-        return False
-    claims = [key for key in queue.redis.scan_iter(f"{queue.prefix}:claim:*") if queue.redis.llen(key)]
-    states = [queue.redis.hget(key, "state") for key in queue.redis.scan_iter(f"{queue.prefix}:job:*")]
-    return not claims and all(state in ("succeeded", "failed", "dead") for state in states)
-
-
 def test_redis_restarted_mid_run_loses_no_job(lake_settings: LakeSettings, tmp_path: Path) -> None:
     """The queue's Redis (append-only file, as the stack runs it) restarts while a worker crawls: the worker
     waits it out and every job still ends succeeded, none lost or stuck."""
@@ -460,3 +452,35 @@ def _pings(port: int) -> bool:
         return bool(redis_client.Redis(port=port, socket_timeout=1).ping())
     except redis_client.RedisError:
         return False
+
+
+def test_s3_lost_mid_landing_is_retried_and_never_looks_complete(harness: Harness) -> None:
+    """Storage goes away while page 2 of 3 is uploading: the attempt fails with no manifest (the pages
+    already written do not make a landing), and the retry lands the whole window."""
+    endpoint = harness.settings.s3.endpoint or ""
+    proxy = CuttableProxy(int(endpoint.rsplit(":", 1)[1]), cut_after=250_000)  # a page is ~170 kB
+    try:
+        job = harness.klines_job(2500, job_id="s3-cut")  # three pages of klines
+        harness.queue.enqueue(job)
+        harness.start_worker(LAKE_S3__ENDPOINT=f"http://127.0.0.1:{proxy.port}")
+        wait_until(lambda: proxy.cuts == 1, 60, "the storage connection to be cut")
+        wait_until(lambda: "queued: writing page" in "".join(_history(harness, job.job_id)), 120, "the attempt to fail")
+        assert Landing(harness.s3, harness.settings.s3.raw_bucket, job).manifest_key not in _keys(harness, job)
+        proxy.restore()
+        status = harness.wait(job.job_id, timeout=120)
+        assert status.state is JobState.SUCCEEDED and status.attempts == 2, status
+        manifest = harness.manifest(status)
+        assert manifest is not None and manifest.page_count == 3 and manifest.records == 2500
+        assert len(set(harness.landed_open_times(manifest))) == 2500
+    finally:
+        proxy.close()
+
+
+def _history(harness: Harness, job_id: str) -> list[str]:
+    status = harness.queue.status(job_id)
+    return status.history if status else []
+
+
+def _keys(harness: Harness, job: JobSpec) -> list[str]:
+    listed = harness.s3.list_objects_v2(Bucket=harness.settings.s3.raw_bucket, Prefix=landing_prefix(job))
+    return [item["Key"] for item in listed.get("Contents", [])]
