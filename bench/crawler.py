@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,12 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lake.settings import load_settings  # noqa: E402
-from lake_tools.stack import Stack  # noqa: E402
 from market_sim import MarketSimulator, SimulatorConfig  # noqa: E402
 from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
 from scrapworker.protocol import JobSpec  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
-from tests.support import clean_environ, free_port_base, make_lake_home  # noqa: E402
+from tests.support import clean_environ, throwaway_stack  # noqa: E402
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -168,20 +166,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40, help="length of the shared-budget run")
     args = parser.parse_args()
-    home = make_lake_home("lake-bench-")
-    stack = Stack(home, free_port_base())
-    try:
-        stack.up()
-        from lake_tools.bootstrap import ensure_bucket
-
-        env_file = home / "lake.env"
-        ensure_bucket(load_settings(env_file=env_file))
+    with throwaway_stack() as env_file:
         with tempfile.TemporaryDirectory() as tmp:
             shared_budget(env_file, Path(tmp), args.seconds)
         peak_rss(env_file)
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import random
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,12 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lake.settings import load_settings  # noqa: E402
-from lake_tools.stack import Stack  # noqa: E402
 from market_sim import MarketSimulator  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
 from tests.scrapworker.hostile import account, drained, hostile_message, valid_spec  # noqa: E402
-from tests.support import clean_environ, free_port_base, make_lake_home  # noqa: E402
+from tests.support import clean_environ, throwaway_stack  # noqa: E402
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 
@@ -96,18 +94,8 @@ def main() -> int:
     parser.add_argument("--valid", type=int, default=50)
     parser.add_argument("--workers", type=int, default=3)
     args = parser.parse_args()
-    home = make_lake_home("lake-bench-")
-    stack = Stack(home, free_port_base())
-    try:
-        stack.up()
-        from lake_tools.bootstrap import ensure_bucket
-
-        env_file = home / "lake.env"
-        ensure_bucket(load_settings(env_file=env_file))
+    with throwaway_stack() as env_file:
         ok = run(env_file, args.messages, args.valid, args.workers)
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
     return 0 if ok else 1
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lake_tools.stack.components import StackLayout
@@ -50,6 +53,26 @@ def make_lake_home(prefix: str) -> Path:
     home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     home.chmod(0o755)
     return home
+
+
+@contextmanager
+def throwaway_stack(prefix: str = "lake-bench-") -> Iterator[Path]:
+    """The embedded stack on free ports in a fresh LAKE_HOME, with the raw bucket; yields its env file.
+    Stopped (by PID) and removed on exit. For benchmarks, which must not touch a developer's stack."""
+    from lake.settings import load_settings
+    from lake_tools.bootstrap import ensure_bucket
+    from lake_tools.stack import Stack
+
+    home = make_lake_home(prefix)
+    stack = Stack(home, free_port_base())
+    try:
+        stack.up()
+        env_file = home / "lake.env"
+        ensure_bucket(load_settings(env_file=env_file))
+        yield env_file
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
