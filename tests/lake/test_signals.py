@@ -10,7 +10,7 @@ import pytest
 
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
-from lake.signals import LandingIncompleteError, publish, read_signal
+from lake.signals import LandingIncompleteError, Signal, publish, publish_batch, read_signal
 from lake.storage import s3_client
 from lake.tables import SIGNALS, SchemaMismatchError, TableDefinition, ensure_table
 from lake_contracts.slots import partition_to_slot
@@ -52,6 +52,47 @@ def test_publishing_the_same_job_twice_leaves_one_row(lake_settings: LakeSetting
     assert (row["ds"], row["hr"], row["min"]) == ("2026-11-01", 0, 15)
     assert row["record_count"] == 3 and row["endpoint"] == "klines" and row["run_id"] == "run-2"
     assert row["s3_path"] == f"s3://{bucket}/{manifest_key.rpartition('/')[0]}/"
+
+
+def test_a_run_publishes_in_one_commit_and_repeated_or_overlapping_runs_keep_one_row_per_job(
+    lake_settings: LakeSettings,
+) -> None:
+    catalog = open_catalog(lake_settings)
+    run = secrets.token_hex(3)
+    slots = [partition_to_slot(f"2026-11-03-00:0{m}", 1) for m in range(4)]
+
+    def signals(slot_indexes: range, run_id: str) -> list[Signal]:
+        return [
+            Signal(
+                job_id=f"batch-{run}-{symbol}-{i}",
+                endpoint="klines",
+                s3_path=f"s3://raw/batch/{run}/{i}/",
+                manifest_key=f"batch/{run}/{i}/{symbol}/manifest.json",
+                record_count=i + 1,
+                slot=slots[i],
+                run_id=run_id,
+                published_at=datetime.now(UTC),
+            )
+            for i in slot_indexes
+            for symbol in ("BTCUSDT", "ETHUSDT")
+        ]
+
+    table = ensure_table(catalog, SIGNALS)
+    publish_batch(catalog, signals(range(0, 3), "first"))  # six signals over three slots
+    table.refresh()
+    assert all(table.properties[key] == value for key, value in SIGNALS.properties.items())
+    # One commit: Nessie keeps the current snapshot; its summary counts the six rows added at once.
+    summary = table.current_snapshot().summary  # type: ignore[union-attr]
+    assert summary is not None and summary["added-records"] == "6"
+    publish_batch(catalog, signals(range(0, 3), "again"))  # the same run repeated
+    publish_batch(catalog, signals(range(1, 4), "overlapping"))  # a run over slots 1..3
+    rows = table.refresh().scan(row_filter=f"job_id LIKE 'batch-{run}-%'").to_arrow().to_pylist()
+    by_job = {}
+    for row in rows:
+        assert row["job_id"] not in by_job, f"two rows for {row['job_id']}"
+        by_job[row["job_id"]] = row["run_id"]
+    assert len(by_job) == 8  # four slots x two landings, one row each
+    assert {by_job[f"batch-{run}-BTCUSDT-0"], by_job[f"batch-{run}-BTCUSDT-3"]} == {"again", "overlapping"}
 
 
 def test_a_catalog_failure_leaves_the_landing_and_the_publish_is_retried_alone(lake_settings: LakeSettings) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from lake.signals import publish, read_signal
+from lake.signals import publish_batch, read_signal
 from lake.tables import SIGNALS
 from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.defs.scraper.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
@@ -97,15 +97,15 @@ def signals(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     started = time.monotonic()
     client, lake_catalog, endpoints = s3.client(), catalog.catalog(), queue.endpoints()
-    published = 0
-    for slot in slots_of(context, MINUTES):
-        for landing in LANDINGS:
-            for spec in landing.jobs(slot.start, slot.end, endpoints):
-                signal = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
-                publish(lake_catalog, signal)
-                published += 1
+    batch = [
+        read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
+        for slot in slots_of(context, MINUTES)
+        for landing in LANDINGS
+        for spec in landing.jobs(slot.start, slot.end, endpoints)
+    ]
+    publish_batch(lake_catalog, batch)  # one commit for the whole run, however many slots and landings
     return dg.MaterializeResult(
-        metadata={"rows": published, "table": SIGNALS.identifier, "duration_s": round(time.monotonic() - started, 2)}
+        metadata={"rows": len(batch), "table": SIGNALS.identifier, "duration_s": round(time.monotonic() - started, 2)}
     )
 
 
