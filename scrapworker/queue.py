@@ -37,14 +37,13 @@ from pydantic import ValidationError
 
 from lake.settings import QueueSettings
 from scrapworker.protocol import JobSpec, JobState, JobStatus, MessageError, parse_message
+from scrapworker.redis_clock import NOW_MS
 
 DEFAULT_PREFIX = "scrapworker"
 # A dead letter keeps this much of a message it could not read, and this much of a reason.
 KEPT_RAW = 300
 KEPT_REASON = 300
 
-# Redis's clock, in milliseconds, inside a script.
-_NOW_MS = "local _t = redis.call('TIME'); local now_ms = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)"
 
 # ARGV: spec, now iso, rerun, attempts, fingerprint
 _ENQUEUE = """
@@ -63,7 +62,7 @@ return 'enqueued'
 # KEYS: claim, job, leases, history, dead. ARGV: message, job id, worker, token, lease ms, now iso, attempt,
 # fingerprint, dead letter (for a conflict)
 _LEASE = (
-    _NOW_MS
+    NOW_MS
     + """
 local state = redis.call('HGET', KEYS[2], 'state')
 local stored = redis.call('HGET', KEYS[2], 'fingerprint')
@@ -92,7 +91,7 @@ return {'leased', tostring(attempts), previous}
 
 # ARGV: job id, token, lease ms
 _HEARTBEAT = (
-    _NOW_MS
+    NOW_MS
     + """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
 redis.call('ZADD', KEYS[2], 'XX', now_ms + tonumber(ARGV[3]), ARGV[1])
@@ -102,7 +101,7 @@ return 1
 
 # KEYS: workers. ARGV: worker
 _REGISTER = (
-    _NOW_MS
+    NOW_MS
     + """
 redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
 return now_ms
@@ -120,7 +119,7 @@ return returned
 # The landing of an expired lease turned out complete: the job succeeded after all.
 # KEYS: job, leases, history, events. ARGV: job id, worker, attempts, outputs, now iso, ttl s
 _COMPLETE_LOST = (
-    _NOW_MS
+    NOW_MS
     + """
 local deadline = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not deadline or tonumber(deadline) > now_ms then return 0 end
@@ -187,7 +186,7 @@ return state
 
 # KEYS: leases, workers, pending, dead. ARGV: (unused), now iso, max attempts, prefix, worker ttl ms, ttl s
 _REAP = (
-    _NOW_MS
+    NOW_MS
     + """
 local prefix, reaped = ARGV[4], 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms)) do

@@ -20,23 +20,21 @@ from typing import cast
 import redis
 
 from scrapworker.endpoints import RateLimitGroup
-
-# Redis's clock, in milliseconds, inside a script.
-_NOW_MS = "local _t = redis.call('TIME'); local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)"
+from scrapworker.redis_clock import NOW_MS
 
 # KEYS: bucket, pause. ARGV: burst, refill per ms, weight. Returns ms to wait (0: granted).
 _RESERVE = (
-    _NOW_MS
+    NOW_MS
     + """
 local burst, rate, weight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then return paused - now end
+if paused > now_ms then return paused - now_ms end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or now_ms
+tokens = math.min(burst, tokens + math.max(0, now_ms - ts) * rate)
 local wait = 0
 if tokens >= weight then tokens = tokens - weight else wait = math.ceil((weight - tokens) / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now_ms)
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return wait
 """
@@ -45,11 +43,11 @@ return wait
 # KEYS: bucket. ARGV: ms since the request was sent, burst, refill per ms, limit, used, window ms.
 # Lowers the tokens to what the API's count allows, never raises them.
 _SYNC = (
-    _NOW_MS
+    NOW_MS
     + """
 local age, burst, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, used, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local sent = now - age
+local sent = now_ms - age
 local ceiling = math.floor(limit - used - rate * (window - (sent % window)))
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]) or burst, tonumber(state[2]) or sent
@@ -67,10 +65,10 @@ return tostring(tokens)
 
 # KEYS: pause. ARGV: pause ms. Only ever extends a pause; the key expires when the pause ends.
 _PAUSE = (
-    _NOW_MS
+    NOW_MS
     + """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local till = now + tonumber(ARGV[1])
+local till = now_ms + tonumber(ARGV[1])
 if till > current then redis.call('SET', KEYS[1], till, 'PX', ARGV[1]) end
 return 1
 """
