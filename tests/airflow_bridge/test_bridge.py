@@ -476,15 +476,6 @@ def _stop_tree(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
-def _airflow(env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-def _airflow_ok(env: dict[str, str], args: list[str], expect: str) -> bool:
-    result = _airflow(env, args)
-    return result.returncode == 0 and expect in result.stdout
-
-
 def _wait_for(condition: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
