@@ -8,6 +8,7 @@ scoped to the slots' partitions): one row per job, however runs repeat or overla
 
 from __future__ import annotations
 
+import random
 import time
 import warnings
 from dataclasses import dataclass
@@ -60,16 +61,18 @@ def read_signal(s3: S3Client, bucket: str, manifest_key: str, slot: Slot, run_id
     )
 
 
-def publish(catalog: Catalog, signal: Signal, attempts: int = 5) -> None:
+def publish(catalog: Catalog, signal: Signal, attempts: int = 8) -> None:
     """Write one signal row, replacing any earlier row of the same job."""
     publish_batch(catalog, [signal], attempts)
 
 
-def publish_batch(catalog: Catalog, signals: list[Signal], attempts: int = 5) -> None:
+def publish_batch(catalog: Catalog, signals: list[Signal], attempts: int = 8) -> None:
     """Write a run's signal rows in ONE commit, each replacing any earlier row of its job.
 
     At minute cadence every commit counts (issue 13: a commit per landing grew the table's history twice
-    as fast). Retries commit conflicts (a concurrent publish) by reloading and applying on top.
+    as fast). A commit conflict (a concurrent publish) is retried here, planning the delete again on the
+    new head, so a job another run just published is replaced too (pyiceberg's own retry, off for this
+    table, would keep its first plan and leave two rows).
     """
     latest = {signal.job_id: signal for signal in signals}  # a job twice in one batch: its last signal
     if not latest:
@@ -104,7 +107,7 @@ def publish_batch(catalog: Catalog, signals: list[Signal], attempts: int = 5) ->
             # Another writer committed first (a concurrent publish): reload and apply ours on top.
             if attempt == attempts:
                 raise
-            time.sleep(0.05 * attempt)
+            time.sleep(random.uniform(0.02, 0.05 * attempt))  # noqa: S311 jitter, so two losers do not collide again
             table.refresh()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -93,6 +94,40 @@ def test_a_run_publishes_in_one_commit_and_repeated_or_overlapping_runs_keep_one
         by_job[row["job_id"]] = row["run_id"]
     assert len(by_job) == 8  # four slots x two landings, one row each
     assert {by_job[f"batch-{run}-BTCUSDT-0"], by_job[f"batch-{run}-BTCUSDT-3"]} == {"again", "overlapping"}
+
+
+def test_concurrent_runs_republishing_the_same_jobs_keep_one_row_per_job(lake_settings: LakeSettings) -> None:
+    """Two runs publish the same jobs at once, again and again: their commits conflict, and each retry
+    plans its delete on the winner's rows, so no job is ever left with two rows."""
+    run = secrets.token_hex(3)
+    slot = partition_to_slot("2026-11-04-00:00", 1)
+
+    def batch(run_id: str) -> list[Signal]:
+        return [
+            Signal(
+                job_id=f"race-{run}-{i}",
+                endpoint="klines",
+                s3_path=f"s3://raw/race/{run}/{i}/",
+                manifest_key=f"race/{run}/{i}/manifest.json",
+                record_count=1,
+                slot=slot,
+                run_id=run_id,
+                published_at=datetime.now(UTC),
+            )
+            for i in range(3)
+        ]
+
+    def publisher(name: str) -> None:
+        catalog = open_catalog(lake_settings)  # each run has its own catalog client, as separate processes do
+        for round_ in range(6):
+            publish_batch(catalog, batch(f"{name}-{round_}"))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(publisher, "a"), pool.submit(publisher, "b")]:
+            done.result()
+    table = ensure_table(open_catalog(lake_settings), SIGNALS)
+    rows = table.scan(row_filter=f"job_id LIKE 'race-{run}-%'").to_arrow().to_pylist()
+    assert sorted(row["job_id"] for row in rows) == [f"race-{run}-{i}" for i in range(3)]
 
 
 def test_a_catalog_failure_leaves_the_landing_and_the_publish_is_retried_alone(lake_settings: LakeSettings) -> None:
