@@ -114,26 +114,6 @@ def test_klines_transform_refuses_an_incomplete_landing(lake_settings: LakeSetti
         )
 
 
-def small_files_table(settings: LakeSettings, name: str, files: int) -> str:
-    table = open_catalog(settings).create_table(name, schema=pa.schema([("v", pa.int64())]))
-    for value in range(files):  # one commit, one small file each
-        table.append(pa.table({"v": pa.array([value], pa.int64())}))
-    return name
-
-
-def test_maintenance_compacts_small_files(lake_settings: LakeSettings, unique_name: str) -> None:
-    table_name = small_files_table(lake_settings, f"seed.{unique_name}", 6)
-    assert len(open_catalog(lake_settings).load_table(table_name).inspect.data_files()) == 6
-    run = submit(lake_settings, "maintenance", ["--table", table_name])
-    assert "6 data files rewritten into 1" in run.log  # the job's own line, for a person reading it
-    reloaded = open_catalog(lake_settings).load_table(table_name)
-    assert sorted(reloaded.scan().to_arrow().column("v").to_pylist()) == list(range(6))
-    assert len(reloaded.inspect.data_files()) == 1
-    # Nessie keeps history as its commits: the table's metadata holds the current snapshot alone, and
-    # gc.enabled=false leaves file deletion to Nessie GC (why the job expires nothing itself).
-    assert len(reloaded.snapshots()) == 1 and reloaded.properties.get("gc.enabled") == "false"
-
-
 def test_a_full_day_of_minute_slots_in_one_submit(lake_settings: LakeSettings, unique_name: str) -> None:
     """1440 partitions in one task: Iceberg's fanout writer ran this out of memory (exit 52) before."""
     table = f"seed.{unique_name}"
