@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from lake.settings import LakeSettings
+from lake.settings import NESSIE_ICEBERG_PATH, LakeSettings
 from lake_contracts.spark_conf import RAW_BUCKET as RAW_BUCKET_CONF
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -36,6 +36,11 @@ def rest_catalog_uri(settings: LakeSettings) -> str:
     """Nessie serves each branch at `/iceberg/<branch>`; the default branch at `/iceberg`."""
     uri = settings.catalog.uri.rstrip("/")
     return f"{uri}/{settings.catalog.branch}" if settings.catalog.branch else uri
+
+
+def nessie_api_uri(settings: LakeSettings) -> str:
+    """Nessie's own REST API (v2: branches, merges), beside its Iceberg endpoint on the same server."""
+    return settings.catalog.uri.rstrip("/").removesuffix(NESSIE_ICEBERG_PATH) + "/api/v2"
 
 
 def oauth2_server_uri(settings: LakeSettings) -> str:

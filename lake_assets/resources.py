@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pyiceberg.catalog import Catalog
 
+from lake.branches import on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings, load_settings
 from lake.spark_submit import prepared
@@ -70,9 +71,14 @@ class SparkResource(_FromSettings):
     job's own `error:` line as the reason (Pipes brought it into the event log before the exit).
     """
 
-    def run(self, context: dg.AssetExecutionContext, job: str, args: list[str]) -> dg.PipesClientCompletedInvocation:
-        with prepared(self.settings, job, args) as submit:
-            context.log.info(f"spark-submit jobs/{job}.py {' '.join(args)} (master {self.settings.spark.master})")
+    def run(
+        self, context: dg.AssetExecutionContext, job: str, args: list[str], branch: str | None = None
+    ) -> dg.PipesClientCompletedInvocation:
+        """Run jobs/<job>.py; with `branch`, its catalog is that Nessie branch (write-audit-publish)."""
+        settings = self.settings if branch is None else on_branch(self.settings, branch)
+        with prepared(settings, job, args) as submit:
+            where = f", catalog branch {branch}" if branch else ""
+            context.log.info(f"spark-submit jobs/{job}.py {' '.join(args)} (master {settings.spark.master}{where})")
             try:
                 return dg.PipesSubprocessClient(forward_stdio=True).run(
                     context=context, command=submit.command, env=submit.env

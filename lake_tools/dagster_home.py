@@ -25,6 +25,12 @@ run_coordinator:
 run_launcher:
   module: dagster._core.launcher
   class: DefaultRunLauncher
+# Steps that write one Iceberg table take turns: each Spark table asset has the pool `iceberg/<table>`
+# (lake_assets/wap.py), and two runs publishing one table through write-audit-publish would conflict at
+# the Nessie merge. Each pool here names one table, so a limit of one means one writer per table.
+concurrency:
+  pools:
+    default_limit: 1
 telemetry:
   enabled: false
 """

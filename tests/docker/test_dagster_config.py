@@ -35,6 +35,8 @@ def instance_config(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tm
 
 def test_instance_config_passes_dagsters_schema(instance_config: dict[str, Any]) -> None:
     assert instance_config["telemetry"] == {"enabled": False}
+    # One step at a time per table pool (lake_assets/wap.py): runs publishing one table take turns.
+    assert instance_config["concurrency"]["pools"]["default_limit"] == 1
     coordinator = instance_config["run_coordinator"]
     assert coordinator["class"] == "DefaultRunCoordinator"
     for section in ("run_coordinator", "run_launcher", "compute_logs"):

@@ -16,7 +16,8 @@ from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.defs.scraper.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
-from lake_contracts import checks
+from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
+from lake_contracts import checks, tables
 from scrapworker.protocol import JobState
 
 MINUTES = SETTINGS.partitions.cadence_minutes
@@ -89,6 +90,7 @@ RAW_LANDINGS = [raw_landing_asset(landing) for landing in LANDINGS]
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[landing.asset_name for landing in LANDINGS],
     retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+    pool=table_pool(tables.SIGNALS),  # takes turns with the table's maintenance
     description="One row per complete landing in landing.signals (pyiceberg). Retried alone when the catalog fails.",
     kinds={"iceberg", "python"},
 )
@@ -116,15 +118,15 @@ def signals(
     partitions_def=SLOTS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[BINANCE_KLINES.asset_name, signals],
-    description="Typed klines in market.klines from complete landings; one Spark submit per run.",
+    description="Typed klines in market.klines from complete landings; one Spark submit per run, published by WAP.",
     kinds={"iceberg", "spark"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            checks.TYPED_ROWS_COMMITTED,
-            asset=["market", "klines"],
-            description="Every typed row merged reads back under its landing (checked inside the Spark job).",
-        )
-    ],
+    pool=table_pool(tables.KLINES),
+    check_specs=audited_check_specs(
+        ["market", "klines"],
+        tables.KLINES,
+        # Run and reported by the Spark job itself, through Pipes, against the run's branch.
+        {checks.TYPED_ROWS_COMMITTED: "Every typed row merged reads back under its landing (checked inside the job)."},
+    ),
 )
 def klines(
     context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource
@@ -132,4 +134,4 @@ def klines(
     window = context.partition_time_window
     specs = BINANCE_KLINES.jobs(window.start, window.end, queue.endpoints())
     args = [arg for spec in specs for arg in ("--manifest", manifest_key(spec))]
-    yield from spark.run(context, "klines_transform", args).get_results()
+    yield from write_audit_publish(context, spark, tables.KLINES, "klines_transform", args)

@@ -1,5 +1,7 @@
-"""Checks of the scraper domain: the blocking NULL-partition check on its tables, and the signals
-compared with the landings' manifests. (The typed klines are checked inside the Spark job, through Pipes.)"""
+"""Checks of the scraper domain: the blocking NULL-partition check on landing.signals (written by pyiceberg
+straight to main), and the signals compared with the landings' manifests. The typed klines are a Spark table
+written by write-audit-publish: their checks are the asset's own, evaluated on the run's branch before the
+merge (lake_assets/wap.py)."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 import dagster as dg
@@ -7,12 +9,11 @@ import dagster as dg
 from lake.signals import LandingIncompleteError
 from lake.tables import SIGNALS
 from lake_assets.context import SETTINGS
-from lake_assets.defs.scraper.assets import klines, signals
+from lake_assets.defs.scraper.assets import signals
 from lake_assets.defs.scraper.landings import LANDINGS, manifest_key
 from lake_assets.null_partition_check import null_partition_check
 from lake_assets.partitions import slots_of_run
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource
-from lake_contracts import tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
 
@@ -80,7 +81,6 @@ def landing_matches_signal(
 
 CHECKS = [
     null_partition_check(signals, SIGNALS.identifier),
-    null_partition_check(klines, tables.KLINES),
     signals_complete,
     landing_matches_signal,
 ]

@@ -1,5 +1,8 @@
 """The seed's Spark pipelines: the static table (`spark_static_data_v2_submit`) and the ds/hr/min table
-(`spark_partitioned_data_v1`), each one spark-submit per run, a whole range for a backfill."""
+(`spark_partitioned_data_v1`), each one spark-submit per run, a whole range for a backfill.
+
+Both are written by write-audit-publish (lake_assets/wap.py): on the run's Nessie branch, checked there,
+merged into main only when every blocking check passes."""
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 from collections.abc import Iterator
@@ -9,6 +12,7 @@ import dagster as dg
 from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, SparkResource
+from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
 from lake_contracts import checks, tables
 
 MINUTES = SETTINGS.partitions.cadence_minutes
@@ -19,11 +23,15 @@ PARTITIONED_TABLE = tables.PARTITIONED_DATA
 @dg.asset(
     key=["seed", "static_data"],
     group_name="static",
-    description="Reference rows, replaced whole on every run (jobs/static_data.py).",
+    description="Reference rows, replaced whole on every run (jobs/static_data.py), published by WAP.",
     kinds={"iceberg", "spark"},
+    pool=table_pool(STATIC_TABLE),
+    check_specs=audited_check_specs(["seed", "static_data"], STATIC_TABLE, {}),
 )
-def static_data(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    return spark.run(context, "static_data", ["--table", STATIC_TABLE]).get_materialize_result()
+def static_data(
+    context: dg.AssetExecutionContext, spark: SparkResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+    yield from write_audit_publish(context, spark, STATIC_TABLE, "static_data", ["--table", STATIC_TABLE])
 
 
 @dg.asset(
@@ -31,16 +39,18 @@ def static_data(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.M
     group_name="partitioned",
     partitions_def=SLOTS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    description="Rows per slot in identity partitions ds/hr/min (jobs/partitioned_data.py); a range is one submit.",
+    description=(
+        "Rows per slot in identity partitions ds/hr/min (jobs/partitioned_data.py); a range is one submit, "
+        "published by WAP."
+    ),
     kinds={"iceberg", "spark"},
-    # Run and reported by the Spark job itself, through Pipes.
-    check_specs=[
-        dg.AssetCheckSpec(
-            checks.ROWS_PER_SLOT,
-            asset=["seed", "partitioned_data"],
-            description="Every slot written reads back with exactly its rows (checked inside the Spark job).",
-        )
-    ],
+    pool=table_pool(PARTITIONED_TABLE),
+    check_specs=audited_check_specs(
+        ["seed", "partitioned_data"],
+        PARTITIONED_TABLE,
+        # Run and reported by the Spark job itself, through Pipes, against the run's branch.
+        {checks.ROWS_PER_SLOT: "Every slot written reads back with exactly its rows (checked inside the Spark job)."},
+    ),
 )
 def partitioned_data(
     context: dg.AssetExecutionContext, spark: SparkResource
@@ -48,7 +58,7 @@ def partitioned_data(
     window = context.partition_time_window
     args = ["--table", PARTITIONED_TABLE, "--cadence-minutes", str(MINUTES)]
     args += ["--start", window.start.isoformat(), "--end", window.end.isoformat()]
-    yield from spark.run(context, "partitioned_data", args).get_results()
+    yield from write_audit_publish(context, spark, PARTITIONED_TABLE, "partitioned_data", args)
 
 
 @dg.asset(
