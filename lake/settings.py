@@ -314,6 +314,17 @@ class PartitionSettings(_Section):
         return self
 
 
+class MaintenanceSettings(_Section):
+    """Table maintenance (lake_assets/defs/maintenance): when it runs and how much history it keeps."""
+
+    # Daily, once the UTC day has closed: compaction rewrites only closed days.
+    cron: str = "15 0 * * *"
+    # Files no branch needs are deleted once older than this (Iceberg's default orphan window is 3 days).
+    orphan_window_hours: float = Field(72.0, ge=1, le=24 * 365)
+    # A failed write-audit-publish run's branch is kept this long for inspection, then deleted.
+    wap_branch_retention_hours: float = Field(24.0, ge=1, le=24 * 365)
+
+
 class LakeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -333,6 +344,7 @@ class LakeSettings(BaseSettings):
     dagster: DagsterSettings = DagsterSettings()
     airflow: AirflowSettings = AirflowSettings()
     partitions: PartitionSettings = PartitionSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
 
 
 def _require_http_url(value: str) -> None:

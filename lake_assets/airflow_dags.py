@@ -1,8 +1,9 @@
 """Generate the bridge DAG file from the Dagster definitions (`lake bridge generate`, or
 `python -m lake_assets.airflow_dags`). `--check` fails when the file on disk is stale.
 
-One DAG per seed pipeline (asset group), with the seed's dag ids; a task per asset, wired as the
-asset graph is; the schedule is the partition cadence with interval semantics. The output depends only
+One DAG per seed pipeline (asset group), with the seed's dag ids, and one for table maintenance; a task
+per asset, wired as the asset graph is; the schedule is the partition cadence with interval semantics
+(maintenance: daily, LAKE_MAINTENANCE__CRON). The output depends only
 on the definitions and the settings, so it is stable and reviewable.
 """
 
@@ -27,6 +28,7 @@ PIPELINES = {
     "static": ("spark_static_data_v2_submit", "the static reference table (Spark)"),
     "partitioned": ("spark_partitioned_data_v1", "the ds/hr/min table (Spark) and its consumer"),
     "scraper": ("scraper_pipeline_v1", "raw landing -> signal -> typed klines"),
+    "maintenance": ("lake_maintenance_v1", "table maintenance: closed-day compaction, manifests, orphan files"),
 }
 
 HEADER = """\
@@ -69,7 +71,7 @@ def pipeline_specs() -> list[dict[str, Any]]:
                 "description": description,
                 "doc_md": f"Generated bridge: materialises the Dagster asset group `{group}` in `{LOCATION}`.",
                 "location": LOCATION,
-                "cron": cron if partitioned else "0 0 * * *",
+                "cron": cron if partitioned else _daily(group),
                 "cadence_minutes": cadence,
                 "start": SETTINGS.partitions.start.isoformat(),
                 "catchup": False,
@@ -81,6 +83,13 @@ def pipeline_specs() -> list[dict[str, Any]]:
             }
         )
     return specs
+
+
+def _daily(group: str) -> str:
+    """Unpartitioned groups run daily; maintenance at its own time, once the UTC day has closed."""
+    from lake_assets.context import SETTINGS
+
+    return SETTINGS.maintenance.cron if group == "maintenance" else "0 0 * * *"
 
 
 def _topological(graph: Any, keys: list[Any]) -> list[Any]:

@@ -236,6 +236,98 @@ PIPELINES = json.loads(
     ]
    }
   ]
+ },
+ {
+  "cadence_minutes": 15,
+  "catchup": false,
+  "cron": "15 0 * * *",
+  "dag_id": "lake_maintenance_v1",
+  "description": "table maintenance: closed-day compaction, manifests, orphan files",
+  "doc_md": "Generated bridge: materialises the Dagster asset group `maintenance` in `lake_assets`.",
+  "location": "lake_assets",
+  "max_active_runs": 4,
+  "retries": 2,
+  "retry_delay_seconds": 30,
+  "start": "2026-11-01T00:00:00+00:00",
+  "tags": [
+   "dagster-bridge",
+   "lake",
+   "maintenance"
+  ],
+  "tasks": [
+   {
+    "asset_keys": [
+     [
+      "maintenance",
+      "wap_branches"
+     ]
+    ],
+    "check_keys": [],
+    "partitioned": false,
+    "task_id": "maintenance__wap_branches",
+    "upstream": []
+   },
+   {
+    "asset_keys": [
+     [
+      "maintenance",
+      "landing",
+      "signals"
+     ]
+    ],
+    "check_keys": [],
+    "partitioned": false,
+    "task_id": "maintenance__landing__signals",
+    "upstream": [
+     "maintenance__wap_branches"
+    ]
+   },
+   {
+    "asset_keys": [
+     [
+      "maintenance",
+      "market",
+      "klines"
+     ]
+    ],
+    "check_keys": [],
+    "partitioned": false,
+    "task_id": "maintenance__market__klines",
+    "upstream": [
+     "maintenance__wap_branches"
+    ]
+   },
+   {
+    "asset_keys": [
+     [
+      "maintenance",
+      "seed",
+      "partitioned_data"
+     ]
+    ],
+    "check_keys": [],
+    "partitioned": false,
+    "task_id": "maintenance__seed__partitioned_data",
+    "upstream": [
+     "maintenance__wap_branches"
+    ]
+   },
+   {
+    "asset_keys": [
+     [
+      "maintenance",
+      "seed",
+      "static_data"
+     ]
+    ],
+    "check_keys": [],
+    "partitioned": false,
+    "task_id": "maintenance__seed__static_data",
+    "upstream": [
+     "maintenance__wap_branches"
+    ]
+   }
+  ]
  }
 ]
 """

@@ -6,9 +6,7 @@ PostgreSQL instance exactly as `lake dagster` does.
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import signal
 import subprocess
 import sys
@@ -19,35 +17,30 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
-from lake_assets.definitions import checks_for, defs
+from lake_assets.definitions import defs
 from lake_assets.defs.hello.assets import hello
 from lake_assets.defs.scraper.assets import RAW_LANDINGS, klines, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from lake_assets.resources import SparkResource, all_resources
+from lake_assets.resources import SparkResource
+from lake_assets.wap import table_pool
 from lake_tools.stack import Stack
-from market_sim import MarketSimulator
 from scrapworker.protocol import JobState
 from scrapworker.queue import JobQueue
+from tests.lake_assets.runs import (
+    check_results,
+    materialize,
+    materialized_keys,
+    metadata,
+    step_failure,
+    wap_branch_in,
+)
 from tests.support import LAKE, clean_environ
 
 SLOT = "2026-11-01-00:00"
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@pytest.fixture(scope="module")
-def dagster_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
-    """An env file for Dagster and a worker: the session stack, a queue of its own, the simulator."""
-    path = stack.layout.home / f"dagster-{secrets.token_hex(3)}.env"
-    prefix = f"dagster-{secrets.token_hex(3)}"
-    path.write_text(
-        stack.env_file.read_text()
-        + f"LAKE_QUEUE__PREFIX={prefix}\nLAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
-    )
-    yield path
-    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -64,34 +57,6 @@ def worker(dagster_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     process.wait(timeout=30)
 
 
-def materialize(
-    assets: list[Any], env_file: Path, instance: dg.DagsterInstance | None = None, **kwargs: Any
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [*assets, *checks_for(assets)],
-        resources=all_resources(env_file=str(env_file)),
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        run_config=QUIET,
-        **kwargs,
-    )
-
-
-def materialized_keys(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
-    return {e.materialization.asset_key for e in result.get_asset_materialization_events() if e.materialization}
-
-
-def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
-        assert event.materialization is not None
-        if event.materialization.asset_key.to_user_string() == key:
-            return {k: v.value for k, v in event.materialization.metadata.items()}
-    raise AssertionError(f"{key} was not materialised")
-
-
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
-
-
 def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
@@ -103,17 +68,34 @@ def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
         "raw_binance_klines": "scraper",
         "landing/signals": "scraper",
         "market/klines": "scraper",
+        "maintenance/wap_branches": "maintenance",
+        "maintenance/seed/static_data": "maintenance",
+        "maintenance/seed/partitioned_data": "maintenance",
+        "maintenance/landing/signals": "maintenance",
+        "maintenance/market/klines": "maintenance",
     }
     blocking = {
-        key.asset_key.to_user_string()
-        for check in defs.asset_checks or []
-        if isinstance(check, dg.AssetChecksDefinition)
-        for key in check.check_keys
-        if key.name == "no_null_partitions"
-        and check.check_specs_by_output_name
-        and all(spec.blocking for spec in check.check_specs_by_output_name.values())
+        f"{key.asset_key.to_user_string()}:{key.name}"
+        for key in graph.asset_check_keys
+        if graph.get_check_spec(key).blocking
     }
-    assert blocking == {"seed/static_data", "seed/partitioned_data", "landing/signals", "market/klines"}
+    assert blocking == {
+        "seed/static_data:no_null_partitions",
+        "seed/partitioned_data:no_null_partitions",
+        "seed/partitioned_data:rows_per_slot",
+        "landing/signals:no_null_partitions",
+        "market/klines:no_null_partitions",
+        "market/klines:typed_rows_committed",
+    }
+    # The Spark tables are published by write-audit-publish: one writer per table at a time.
+    spark_tables = {"seed/static_data": "seed.static_data", "seed/partitioned_data": "seed.partitioned_data"}
+    for key, table in (spark_tables | {"market/klines": "market.klines"}).items():
+        assert graph.get(dg.AssetKey.from_user_string(key)).pools == {table_pool(table)}
+    # A table's maintenance takes turns with its writers (signals included): no commit overtakes the other.
+    for table in ("seed.static_data", "seed.partitioned_data", "landing.signals", "market.klines"):
+        writer = graph.get(dg.AssetKey(table.split(".")))
+        maintenance = graph.get(dg.AssetKey(["maintenance", *table.split(".")]))
+        assert maintenance.pools == writer.pools == {table_pool(table)}
     assert graph.get(dg.AssetKey(["market", "klines"])).parent_keys == {
         dg.AssetKey("raw_binance_klines"),
         dg.AssetKey(["landing", "signals"]),
@@ -190,7 +172,11 @@ def test_a_failing_spark_job_fails_the_step_with_its_own_error_in_the_event_log(
     assert "Spark job static_data failed: error: namespace 'nowhere'" in failure.step_failure_data.error.message
 
 
-def assert_the_null_check_blocks_the_report(result: dg.ExecuteInProcessResult, why: str) -> None:
+def assert_the_null_check_keeps_the_run_off_main(
+    result: dg.ExecuteInProcessResult, why: str, settings: LakeSettings, main_before: str, slot: tuple[str, int, int]
+) -> None:
+    """The run failed its blocking check on its branch: nothing of it reached main, the branch holds it."""
+    assert not result.success
     assert check_results(result) == {
         "seed/partitioned_data:no_null_partitions": False,
         "seed/partitioned_data:rows_per_slot": True,  # the job's own write was right; the table is not
@@ -198,13 +184,19 @@ def assert_the_null_check_blocks_the_report(result: dg.ExecuteInProcessResult, w
     [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_partitions"]
     assert evaluation.severity is dg.AssetCheckSeverity.ERROR
     assert why in str(evaluation.metadata["offending"].value)
-    materialized = materialized_keys(result)
-    assert dg.AssetKey(["seed", "partitioned_data"]) in materialized
-    assert dg.AssetKey(["seed", "partitioned_data_report"]) not in materialized  # blocked
+    assert materialized_keys(result) == set()  # not published, and the report downstream never ran
+    branch = wap_branch_in(step_failure(result))
+    assert result.run_id[:8] in branch
+    assert NessieBranches.from_settings(settings).hash_of("main") == main_before
+    ds, hr, minute = slot
+    where = f"ds == '{ds}' and hr == {hr} and min == {minute}"
+    on_main = open_catalog(settings).load_table("seed.partitioned_data").scan(row_filter=where)
+    on_branch_ = open_catalog(on_branch(settings, branch)).load_table("seed.partitioned_data").scan(row_filter=where)
+    assert (on_main.to_arrow().num_rows, on_branch_.to_arrow().num_rows) == (0, 10)
 
 
 @pytest.mark.spark
-def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
+def test_a_null_partition_fails_the_blocking_check_and_the_run_stays_off_main(
     dagster_env: Path, spark: Any, lake_settings: LakeSettings
 ) -> None:
     assert materialize([partitioned_data], dagster_env, partition_key="2026-11-03-00:00").success
@@ -215,13 +207,16 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
             "INSERT INTO seed.partitioned_data "
             "SELECT 'bad', TIMESTAMP '2026-11-03 00:00:00', 1.0, '2026-11-03', CAST('zero' AS INT), 0"
         )
+        main_before = NessieBranches.from_settings(lake_settings).hash_of("main")
         result = materialize(
             [partitioned_data, partitioned_data_report],
             dagster_env,
             partition_key="2026-11-03-00:15",
             raise_on_error=False,
         )
-        assert_the_null_check_blocks_the_report(result, "hr: null_value")
+        assert_the_null_check_keeps_the_run_off_main(
+            result, "hr: null_value", lake_settings, main_before, ("2026-11-03", 0, 15)
+        )
     finally:
         spark.sql("DELETE FROM seed.partitioned_data WHERE hr IS NULL")
         spark.conf.set("spark.sql.ansi.enabled", "true")
@@ -229,20 +224,23 @@ def test_a_null_partition_fails_the_blocking_check_and_stops_downstream(
 
 
 @pytest.mark.spark
-def test_a_spec_evolved_table_fails_the_blocking_check_and_stops_downstream(
+def test_a_spec_evolved_table_fails_the_blocking_check_and_the_run_stays_off_main(
     dagster_env: Path, spark: Any, lake_settings: LakeSettings
 ) -> None:
     """Partition spec evolution on Nessie: files written before it lack the new field (NULL in metadata)."""
     assert materialize([partitioned_data], dagster_env, partition_key="2026-11-04-00:00").success
     spark.sql("ALTER TABLE seed.partitioned_data ADD PARTITION FIELD bucket(4, event_id) AS event_bucket")
     try:
+        main_before = NessieBranches.from_settings(lake_settings).hash_of("main")
         result = materialize(
             [partitioned_data, partitioned_data_report],
             dagster_env,
             partition_key="2026-11-04-00:15",
             raise_on_error=False,
         )
-        assert_the_null_check_blocks_the_report(result, "event_bucket: not_in_spec")
+        assert_the_null_check_keeps_the_run_off_main(
+            result, "event_bucket: not_in_spec", lake_settings, main_before, ("2026-11-04", 0, 15)
+        )
     finally:
         # The remedy: back to the declared spec, and every file rewritten under it.
         spark.sql("ALTER TABLE seed.partitioned_data DROP PARTITION FIELD event_bucket")

@@ -1,0 +1,152 @@
+"""Orphan-file removal for a table on Nessie: delete the files under the table's location that no branch
+needs, once they are older than a safety window.
+
+Iceberg's `remove_orphan_files` cannot do this on Nessie: it sees one branch's metadata only, and Nessie
+creates tables with `gc.enabled=false` for exactly that reason (a file may belong to another branch). Nessie's
+own GC tool is not on Maven Central. So this module marks what every branch needs and sweeps the rest:
+
+- marked: every file reachable from the table's metadata at the HEAD of every branch (main, WAP branches
+  kept for inspection, anyone's dev branch) and at each branch's state when the window began. A file a
+  commit inside the window refers to is either in that earlier state or was written inside the window;
+- swept: objects under the table's location that are not marked AND were last modified before the window,
+  so an upload a writer has not committed yet (or a reader of a recent commit) is never touched.
+
+History older than the window is given up: that is what the window means (Iceberg's expire_snapshots
+plus remove_orphan_files, applied across branches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pyiceberg.io import load_file_io
+from pyiceberg.serializers import FromInputFile
+from pyiceberg.table.metadata import TableMetadata
+
+from lake.branches import NessieBranches
+from lake.catalog_config import pyiceberg_properties
+from lake.settings import LakeSettings
+from lake.storage import s3_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIN_WINDOW = timedelta(hours=1)  # a writer's uploads stay unreferenced until its commit: never sweep those
+
+
+@dataclass(frozen=True)
+class OrphanSweep:
+    table: str
+    objects_seen: int
+    referenced: int
+    orphans_removed: int
+    bytes_removed: int
+    too_young: int  # unreferenced, but inside the window: kept
+    dry_run: bool
+
+    def metadata(self) -> dict[str, int | str | bool]:
+        return {
+            "orphan_files_removed": self.orphans_removed,
+            "orphan_bytes_removed": self.bytes_removed,
+            "orphan_candidates_too_young": self.too_young,
+            "objects_under_location": self.objects_seen,
+        }
+
+
+def remove_orphan_files(
+    settings: LakeSettings,
+    table: str,
+    older_than: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> OrphanSweep:
+    if older_than < MIN_WINDOW:
+        raise ValueError(f"the safety window must be at least {MIN_WINDOW}: got {older_than}")
+    now = now or datetime.now(UTC)
+    cutoff = now - older_than
+    nessie = NessieBranches.from_settings(settings)
+    locations = set()
+    for branch in nessie.branches():
+        locations.add(nessie.metadata_location(branch.name, table, branch.hash))
+        earlier = nessie.hash_at(branch.name, cutoff)
+        if earlier is not None:
+            locations.add(nessie.metadata_location(branch.name, table, earlier))
+    locations.discard(None)
+    if not locations:
+        raise LookupError(f"table {table} exists on no branch: nothing to sweep")
+
+    io = load_file_io(pyiceberg_properties(settings))
+    referenced: set[str] = set()
+    table_location = ""
+    for location in sorted(str(loc) for loc in locations):
+        metadata = FromInputFile.table_metadata(io.new_input(location))
+        table_location = table_location or metadata.location
+        referenced.add(location)
+        referenced.update(_reachable(metadata, io))
+
+    s3 = s3_client(settings)
+    bucket, _, prefix = table_location.removeprefix("s3://").removeprefix("s3a://").partition("/")
+    seen = too_young = 0
+    orphans: list[tuple[str, int]] = []
+    for key, size, modified in _objects(s3, bucket, prefix.rstrip("/") + "/"):
+        seen += 1
+        if f"s3://{bucket}/{key}" in referenced or f"s3a://{bucket}/{key}" in referenced:
+            continue
+        if modified >= cutoff:
+            too_young += 1
+            continue
+        orphans.append((key, size))
+    if not dry_run:
+        _delete(s3, bucket, [key for key, _ in orphans])
+    return OrphanSweep(
+        table=table,
+        objects_seen=seen,
+        referenced=len(referenced),
+        orphans_removed=len(orphans),
+        bytes_removed=sum(size for _, size in orphans),
+        too_young=too_young,
+        dry_run=dry_run,
+    )
+
+
+def _reachable(metadata: TableMetadata, io: object) -> Iterator[str]:
+    """Every file one metadata version refers to: earlier metadata files, manifest lists, manifests,
+    data and delete files, statistics."""
+    yield from (entry.metadata_file for entry in metadata.metadata_log)
+    yield from (stats.statistics_path for stats in metadata.statistics)
+    for snapshot in metadata.snapshots:
+        yield snapshot.manifest_list
+        for manifest in snapshot.manifests(io):  # type: ignore[arg-type]
+            yield manifest.manifest_path
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):  # type: ignore[arg-type]
+                yield entry.data_file.file_path
+
+
+def _objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"], item["Size"], item["LastModified"]
+
+
+def _delete(s3: S3Client, bucket: str, keys: Iterable[str]) -> None:
+    batch: list[str] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == 1000:  # the S3 API's limit per DeleteObjects
+            _delete_batch(s3, bucket, batch)
+            batch = []
+    if batch:
+        _delete_batch(s3, bucket, batch)
+
+
+def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+    errors = answer.get("Errors", [])
+    if errors:
+        first = errors[0]
+        raise OSError(
+            f"{len(errors)} deletes under s3://{bucket} failed, first {first.get('Key')}: {first.get('Message')}"
+        )
