@@ -5,13 +5,14 @@ snapshots. Reports the table's data files, bytes and manifests before and after.
         --closed-before 2026-11-25T00:00:00+00:00
 
 - Compaction (`rewrite_data_files`) touches only rows of closed days (`closed-column` < `closed-before`),
-  so it never rewrites the files a minute writer is still adding to, and Iceberg's rewrite commit
-  validates against concurrent appends instead of failing them. A table without a day column (the
+  so it never rewrites the files a minute writer is still adding to. A table without a day column (the
   static table) is compacted whole.
-- A writer always wins: on Nessie a table's metadata holds only its current snapshot, so when a writer
-  commits while a rewrite runs, Iceberg cannot validate the rewrite against the history in between
-  ("Cannot determine history between ...") and refuses the rewrite's commit, never the writer's. The
-  step is then planned again on the new head, after a pause, up to --conflict-retries times.
+- Writers and maintenance: in Dagster they take turns (the table's pool). Beside a writer anyway, no
+  commit is lost, whichever side is refused. On Nessie a table's metadata holds only its current
+  snapshot, so a rewrite overtaken by a commit cannot be validated ("Cannot determine history
+  between ...") and is refused: the step is planned again on the new head, after a pause, up to
+  --conflict-retries times. A writer overtaken by a maintenance commit is refused in turn and writes
+  again on the new head (lake.tables.commit_retrying).
 - `rewrite_manifests` clusters manifest entries by partition, so a writer's delete scan prunes whole
   manifests by their partition ranges (the table's `commit.manifest.target-size-bytes` sets how many).
 - Snapshot expiry runs only where the table allows garbage collection. Nessie creates tables with
@@ -26,7 +27,7 @@ import argparse
 import random
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -127,7 +128,7 @@ def _expire(spark: SparkSession, catalog: str, table: str, older_than_hours: flo
     properties = {row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
     if properties.get("gc.enabled", "true").lower() == "false":
         return 0, "skipped: gc.enabled=false (Nessie keeps history as its commits; see lake.orphans)"
-    cutoff = datetime.now().astimezone() - timedelta(hours=older_than_hours)
+    cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)  # the session's time zone is UTC
     arguments = {"table": f"'{table}'", "older_than": f"TIMESTAMP '{cutoff:%Y-%m-%d %H:%M:%S}'", "retain_last": "1"}
     expired = _call(spark, catalog, "expire_snapshots", arguments)
     return int(expired["deleted_manifest_lists_count"]), "ran"  # one manifest list per expired snapshot

@@ -158,6 +158,10 @@ class NessieBranches:
             if ref.get("type") == "BRANCH" and str(ref["name"]).startswith(prefix)
         ]
 
+    def references(self) -> list[Branch]:
+        """Every branch and every tag, at its current hash."""
+        return [Branch(ref["name"], ref["hash"]) for ref in self._references()]
+
     def _references(self) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyiceberg.io import load_file_io
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table.metadata import TableMetadata
 
-from lake.branches import NessieBranches
+from lake.branches import NessieBranches, NessieNotFoundError
 from lake.catalog_config import pyiceberg_properties
 from lake.settings import LakeSettings
 from lake.storage import s3_client
@@ -34,7 +34,13 @@ from lake.storage import s3_client
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MIN_WINDOW = timedelta(hours=1)  # a writer's uploads stay unreferenced until its commit: never sweep those
+# A writer's uploads are unreferenced until its commit: the window must outlast any write (one Dagster step
+# writing a table at a time, typically seconds to minutes). Never below an hour.
+MIN_WINDOW = timedelta(hours=1)
+
+
+class OrphanSweepRefusedError(RuntimeError):
+    """The table's own files do not match the storage listing: nothing was deleted."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,16 @@ def remove_orphan_files(
     now = now or datetime.now(UTC)
     cutoff = now - older_than
     nessie = NessieBranches.from_settings(settings)
-    locations = set()
-    for branch in nessie.branches():
-        locations.add(nessie.metadata_location(branch.name, table, branch.hash))
-        earlier = nessie.hash_at(branch.name, cutoff)
-        if earlier is not None:
-            locations.add(nessie.metadata_location(branch.name, table, earlier))
+    locations: set[str | None] = set()
+    for ref in nessie.references():  # branches and tags: a tag pins a release's files too
+        try:
+            locations.add(nessie.metadata_location(ref.name, table, ref.hash))
+            earlier = nessie.hash_at(ref.name, cutoff)
+            if earlier is not None:
+                locations.add(nessie.metadata_location(ref.name, table, earlier))
+        except NessieNotFoundError:
+            # Deleted since it was listed (a merged WAP branch): what it held is on main, or abandoned.
+            continue
     locations.discard(None)
     if not locations:
         raise LookupError(f"table {table} exists on no branch: nothing to sweep")
@@ -86,30 +96,50 @@ def remove_orphan_files(
         table_location = table_location or metadata.location
         referenced.add(location)
         referenced.update(_reachable(metadata, io))
+    # What the spelling guard below compares: the table as readers of the default branch see it.
+    head_location = nessie.metadata_location(nessie.default_branch(), table) or sorted(str(loc) for loc in locations)[0]
+    head = FromInputFile.table_metadata(io.new_input(head_location))
 
     s3 = s3_client(settings)
     bucket, _, prefix = table_location.removeprefix("s3://").removeprefix("s3a://").partition("/")
-    seen = too_young = 0
+    listed = {
+        f"s3://{bucket}/{key}": (size, modified)
+        for key, size, modified in _objects(s3, bucket, prefix.rstrip("/") + "/")
+    }
+    wanted = {_s3(path) for path in referenced}
+    head_files = {_s3(path) for path in _live_files(head, io)} | {_s3(head_location)}
+    unlisted = sorted(head_files - listed.keys())
+    if unlisted:
+        # Paths spelled otherwise than the listing (another scheme, endpoint or encoding) would make every
+        # live file look orphaned: refuse, as Iceberg's DeleteOrphanFiles does on a prefix mismatch.
+        raise OrphanSweepRefusedError(
+            f"refusing to sweep {table}: {len(unlisted)} files its main branch needs are not among the objects "
+            f"listed under {table_location} (first: {unlisted[0]})"
+        )
+    too_young = 0
     orphans: list[tuple[str, int]] = []
-    for key, size, modified in _objects(s3, bucket, prefix.rstrip("/") + "/"):
-        seen += 1
-        if f"s3://{bucket}/{key}" in referenced or f"s3a://{bucket}/{key}" in referenced:
+    for path, (size, modified) in listed.items():
+        if path in wanted:
             continue
         if modified >= cutoff:
             too_young += 1
             continue
-        orphans.append((key, size))
+        orphans.append((path.removeprefix(f"s3://{bucket}/"), size))
     if not dry_run:
         _delete(s3, bucket, [key for key, _ in orphans])
     return OrphanSweep(
         table=table,
-        objects_seen=seen,
+        objects_seen=len(listed),
         referenced=len(referenced),
         orphans_removed=len(orphans),
         bytes_removed=sum(size for _, size in orphans),
         too_young=too_young,
         dry_run=dry_run,
     )
+
+
+def _s3(path: str) -> str:
+    return "s3://" + path.removeprefix("s3a://").removeprefix("s3://")
 
 
 def _reachable(metadata: TableMetadata, io: object) -> Iterator[str]:
@@ -123,6 +153,17 @@ def _reachable(metadata: TableMetadata, io: object) -> Iterator[str]:
             yield manifest.manifest_path
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):  # type: ignore[arg-type]
                 yield entry.data_file.file_path
+
+
+def _live_files(metadata: TableMetadata, io: Any) -> Iterator[str]:
+    """The files a reader of this version opens: its snapshot's manifest list, manifests and live data."""
+    snapshot = metadata.current_snapshot()
+    if snapshot is None:
+        return
+    yield snapshot.manifest_list
+    for manifest in snapshot.manifests(io):
+        yield manifest.manifest_path
+        yield from (entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io, discard_deleted=True))
 
 
 def _objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int, datetime]]:

@@ -8,8 +8,6 @@ scoped to the slots' partitions): one row per job, however runs repeat or overla
 
 from __future__ import annotations
 
-import random
-import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.table import Table
 
 from lake.storage import read_manifest
-from lake.tables import SIGNALS, ensure_table
+from lake.tables import SIGNALS, commit_retrying, ensure_table
 from lake_contracts.slots import Slot
 
 if TYPE_CHECKING:
@@ -96,19 +94,15 @@ def publish_batch(catalog: Catalog, signals: list[Signal], attempts: int = 8) ->
         ],
         schema=table.schema().as_arrow(),
     )
-    for attempt in range(1, attempts + 1):
-        try:
-            with warnings.catch_warnings():
-                # A first publish has no earlier row to replace; pyiceberg warns about that.
-                warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-                table.overwrite(rows, overwrite_filter=_same_jobs(list(latest.values())))
-            return
-        except CommitFailedException:
-            # Another writer committed first (a concurrent publish): reload and apply ours on top.
-            if attempt == attempts:
-                raise
-            time.sleep(random.uniform(0.02, 0.05 * attempt))  # noqa: S311 jitter, so two losers do not collide again
-            table.refresh()
+    replaced = _same_jobs(list(latest.values()))
+
+    def write(current: Table) -> None:
+        with warnings.catch_warnings():
+            # A first publish has no earlier row to replace; pyiceberg warns about that.
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            current.overwrite(rows, overwrite_filter=replaced)
+
+    commit_retrying(table, write, attempts)
 
 
 def _same_jobs(signals: list[Signal]) -> BooleanExpression:

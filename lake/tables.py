@@ -6,10 +6,14 @@ refuse a table whose columns differ from the declaration, naming the column.)
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, ValidationException
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -18,6 +22,8 @@ from pyiceberg.types import IntegerType, LongType, NestedField, StringType, Time
 
 from lake.catalog import require_namespace
 from lake_contracts import tables
+
+log = logging.getLogger(__name__)
 
 
 class SchemaMismatchError(ValueError):
@@ -72,7 +78,9 @@ SIGNALS = TableDefinition(
     spec=PartitionSpec(_identity(4, 1000, "ds"), _identity(5, 1001, "hr"), _identity(6, 1002, "min")),
     # pyiceberg's own commit retry re-applies a delete with the files it planned first (snapshot
     # isolation), so two runs re-publishing one job at once could both leave a row. lake.signals retries
-    # a conflict itself by planning the whole overwrite again on the new head; pyiceberg's retry is off.
+    # a conflict itself (commit_retrying: the whole overwrite planned again on the new head). The property
+    # is Iceberg's, so Spark's commits to this table (its maintenance) do not retry inside either: the
+    # maintenance job plans a refused step again itself.
     properties=MINUTE_COMMITS | {"commit.retry.num-retries": "0"},
 )
 
@@ -95,6 +103,26 @@ def ensure_table(catalog: Catalog, definition: TableDefinition) -> Table:
         with table.transaction() as transaction:
             transaction.set_properties(differing)
     return table
+
+
+def commit_retrying(table: Table, write: Callable[[Table], None], attempts: int = 8) -> None:
+    """Run `write` (one commit) on `table`; when another commit got in first, reload and write again.
+
+    Writing again plans everything afresh on the new head (a delete included). pyiceberg's own retry
+    cannot do that on Nessie: it rebases on the snapshot history in the table's metadata, and Nessie keeps
+    one snapshot per table version ('Cannot find starting snapshot'). Either way nothing is half-written:
+    a refused commit changed nothing.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            write(table)
+            return
+        except (CommitFailedException, ValidationException) as exc:
+            if attempt == attempts:
+                raise
+            log.info("%s: another commit got in first (%s); writing again on the new head", table.name(), exc)
+            time.sleep(random.uniform(0.02, 0.05 * attempt))  # noqa: S311 jitter, so two losers do not collide again
+            table.refresh()
 
 
 def check_schema(definition: TableDefinition, actual: Schema) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
-from lake.branches import MergeConflictError, NessieBranches, on_branch, wap_branch_name
+from lake.branches import MergeConflictError, NessieApiError, NessieBranches, on_branch, wap_branch_name
 from lake.catalog import open_catalog
 from lake_assets.null_partition_check import NO_NULL_PARTITIONS, describe, null_partition_result
 from lake_assets.resources import SparkResource
@@ -61,6 +61,9 @@ def write_audit_publish(
     checks = [result for result in results if isinstance(result, dg.AssetCheckResult)]
     checks.append(null_partition_result(open_catalog(on_branch(settings, branch)).load_table(table)))
     failed = sorted(str(check.check_name) for check in checks if not check.passed)
+    # A check the asset declares but nobody reported gates the merge like a failed one.
+    names = {str(check.check_name) for check in checks}
+    failed += sorted(f"{spec.name} (not reported)" for spec in context.assets_def.check_specs if spec.name not in names)
     where = {"nessie_branch": branch, "nessie_branch_hash": audited, "target": target, "target_hash": base}
     if failed:
         yield from _selected(context, checks)
@@ -81,7 +84,10 @@ def write_audit_publish(
     except MergeConflictError as exc:
         context.log.warning(f"WAP: {exc}; branch {branch} kept; retrying the write from {target}'s new head")
         raise dg.RetryRequested(max_retries=CONFLICT_RETRIES, seconds_to_wait=CONFLICT_RETRY_SECONDS) from exc
-    nessie.delete_branch(branch, audited)  # merged: nothing on it that main lacks
+    try:
+        nessie.delete_branch(branch, audited)  # merged: nothing on it that main lacks
+    except NessieApiError as exc:  # the data is on main: a branch left over is the retention's to remove
+        context.log.warning(f"WAP: merged, but branch {branch} was not deleted ({exc}); the retention will")
     context.log.info(f"WAP: {branch} merged into {target} ({base} -> {merged})")
 
     reported = next((r for r in results if isinstance(r, dg.MaterializeResult)), None)

@@ -14,7 +14,7 @@ import pytest
 
 from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
-from lake.orphans import remove_orphan_files
+from lake.orphans import OrphanSweepRefusedError, remove_orphan_files
 from lake.settings import LakeSettings
 from lake.storage import s3_client
 
@@ -89,6 +89,22 @@ def test_a_file_replaced_inside_the_window_is_kept_for_the_history_that_still_ne
     remaining = {f"s3://{path}" for path in _all_objects(lake_settings, table.location())}
     assert not first_files & remaining
     assert values(lake_settings, table_name) == [10]
+
+
+def test_a_sweep_that_cannot_find_mains_own_files_in_the_listing_deletes_nothing(
+    lake_settings: LakeSettings, unique_name: str
+) -> None:
+    """Paths spelled otherwise than the listing would make every live file look orphaned: refused."""
+    table_name = f"seed.{unique_name}"
+    table = open_catalog(lake_settings).create_table(table_name, schema=pa.schema([("v", pa.int64())]))
+    table.append(pa.table({"v": pa.array([1], pa.int64())}))
+    [data_file] = [row["file_path"] for row in table.inspect.data_files().to_pylist()]
+    bucket, _, key = data_file.removeprefix("s3://").partition("/")
+    s3_client(lake_settings).delete_object(Bucket=bucket, Key=key)  # main now needs a file the listing lacks
+    before = _all_objects(lake_settings, table.location())
+    with pytest.raises(OrphanSweepRefusedError, match=r"files its main branch needs are not among the objects"):
+        remove_orphan_files(lake_settings, table_name, HOUR, now=datetime.now(UTC) + 2 * HOUR)
+    assert _all_objects(lake_settings, table.location()) == before
 
 
 def test_a_window_shorter_than_an_hour_is_refused(lake_settings: LakeSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -96,7 +97,9 @@ def test_a_run_publishes_in_one_commit_and_repeated_or_overlapping_runs_keep_one
     assert {by_job[f"batch-{run}-BTCUSDT-0"], by_job[f"batch-{run}-BTCUSDT-3"]} == {"again", "overlapping"}
 
 
-def test_concurrent_runs_republishing_the_same_jobs_keep_one_row_per_job(lake_settings: LakeSettings) -> None:
+def test_concurrent_runs_republishing_the_same_jobs_keep_one_row_per_job(
+    lake_settings: LakeSettings, caplog: pytest.LogCaptureFixture
+) -> None:
     """Two runs publish the same jobs at once, again and again: their commits conflict, and each retry
     plans its delete on the winner's rows, so no job is ever left with two rows."""
     run = secrets.token_hex(3)
@@ -122,9 +125,10 @@ def test_concurrent_runs_republishing_the_same_jobs_keep_one_row_per_job(lake_se
         for round_ in range(6):
             publish_batch(catalog, batch(f"{name}-{round_}"))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with caplog.at_level(logging.INFO, logger="lake.tables"), ThreadPoolExecutor(max_workers=2) as pool:
         for done in [pool.submit(publisher, "a"), pool.submit(publisher, "b")]:
             done.result()
+    assert "another commit got in first" in caplog.text, "the runs never collided: the test proved nothing"
     table = ensure_table(open_catalog(lake_settings), SIGNALS)
     rows = table.scan(row_filter=f"job_id LIKE 'race-{run}-%'").to_arrow().to_pylist()
     assert sorted(row["job_id"] for row in rows) == [f"race-{run}-{i}" for i in range(3)]
