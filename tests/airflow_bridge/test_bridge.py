@@ -80,7 +80,10 @@ print(json.dumps({
     "connection_type": dagster_hook and dagster_hook.hook_class_name,
     "errors": {k: str(v)[:500] for k, v in bag.import_errors.items()},
     "dags": {d.dag_id: {"timetable": type(d.timetable).__name__, "catchup": d.catchup,
-                        "tasks": sorted(d.task_ids), "retries": d.default_args.get("retries")}
+                        "tasks": sorted(d.task_ids), "retries": d.default_args.get("retries"),
+                        "cron": getattr(d.timetable, "_expression", None),
+                        "upstream_of_klines": sorted(d.task_dict["maintenance__market__klines"].upstream_task_ids)
+                        if "maintenance__market__klines" in d.task_dict else None}
              for d in bag.dags.values()},
 }))
 """
@@ -105,11 +108,23 @@ def test_dagbag_imports_the_generated_folder_without_dagster(tmp_path: Path) -> 
         "spark_static_data_v2_submit",
         "spark_partitioned_data_v1",
         "scraper_pipeline_v1",
+        "lake_maintenance_v1",
     }
     scraper = found["dags"]["scraper_pipeline_v1"]
     assert scraper["timetable"] == "CronDataIntervalTimetable" and scraper["catchup"] is False
     assert scraper["tasks"] == ["landing__signals", "market__klines", "raw_binance_klines"]
     assert scraper["retries"] == 2
+    # Table maintenance runs daily, once the UTC day has closed: every table's after the branch retention.
+    maintenance = found["dags"]["lake_maintenance_v1"]
+    assert maintenance["cron"] == "15 0 * * *"
+    assert maintenance["tasks"] == [
+        "maintenance__landing__signals",
+        "maintenance__market__klines",
+        "maintenance__seed__partitioned_data",
+        "maintenance__seed__static_data",
+        "maintenance__wap_branches",
+    ]
+    assert maintenance["upstream_of_klines"] == ["maintenance__wap_branches"]
 
 
 def test_partition_key_comes_from_the_data_interval_with_a_fallback() -> None:
