@@ -170,7 +170,7 @@ def wait_for_new_branch(nessie: NessieBranches, known: set[str], asset: str, tim
     raise AssertionError(f"no WAP branch for {asset} within {timedelta(seconds=timeout)}")
 
 
-def test_the_embedded_dagster_instance_lets_one_step_write_a_table_at_a_time(
+def test_the_embedded_instance_limits_each_table_pool_to_one_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each Spark table asset has its table's pool; the instance limits every pool to one step (docker/'s
