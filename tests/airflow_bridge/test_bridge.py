@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -135,8 +136,34 @@ def test_partition_key_comes_from_the_data_interval_with_a_fallback() -> None:
     assert partition_key(scheduled, 15) == "2026-11-01-00:15"
     manual = {"logical_date": datetime(2026, 11, 1, 0, 30, tzinfo=UTC), "data_interval_start": None}
     assert partition_key(manual, 15) == "2026-11-01-00:15"  # the slot that ended at the logical date
-    bare: dict[str, object] = {}
-    assert partition_key(bare, 15, now=datetime(2026, 11, 1, 0, 37, tzinfo=UTC)) == "2026-11-01-00:15"
+    # No interval and no logical date (a run triggered through the API): the run's own run_after decides,
+    # for every task and every try, whenever the try starts (the bug: each try used its own clock).
+    triggered = {"dag_run": SimpleNamespace(run_after=datetime(2026, 11, 1, 0, 37, tzinfo=UTC))}
+    assert partition_key(triggered, 15) == "2026-11-01-00:15"
+    with pytest.raises(ValueError, match="no data interval, logical date or run_after"):
+        partition_key({}, 15)
+
+
+def test_a_retry_after_a_slot_boundary_keeps_the_runs_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manual run's task retried after the next slot began: same slot, so no second Dagster run."""
+    import airflow_bridge.partitions as partitions
+
+    run = SimpleNamespace(run_after=datetime(2026, 11, 1, 0, 44, tzinfo=UTC))
+    tries = []
+    for clock in (datetime(2026, 11, 1, 0, 44, 50, tzinfo=UTC), datetime(2026, 11, 1, 1, 2, tzinfo=UTC)):
+        monkeypatch.setattr(partitions, "datetime", _FrozenClock(clock), raising=False)
+        tries.append(partition_key({"dag_run": run, "logical_date": None, "data_interval_start": None}, 15))
+    assert tries == ["2026-11-01-00:15", "2026-11-01-00:15"]
+
+
+class _FrozenClock:
+    """datetime with now() fixed: what a try starting at that moment would read from the clock."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self, tz: object = None) -> datetime:
+        return self.moment
 
 
 # -- a running Dagster ----------------------------------------------------------------------------
