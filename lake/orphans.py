@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import batched
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.io import load_file_io
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.snapshots import Snapshot
 
 from lake.branches import NessieBranches, NessieNotFoundError
 from lake.catalog_config import pyiceberg_properties
@@ -47,11 +49,9 @@ class OrphanSweepRefusedError(RuntimeError):
 class OrphanSweep:
     table: str
     objects_seen: int
-    referenced: int
     orphans_removed: int
     bytes_removed: int
     too_young: int  # unreferenced, but inside the window: kept
-    dry_run: bool
 
     def metadata(self) -> dict[str, int | str | bool]:
         return {
@@ -74,31 +74,32 @@ def remove_orphan_files(
     now = now or datetime.now(UTC)
     cutoff = now - older_than
     nessie = NessieBranches.from_settings(settings)
-    locations: set[str | None] = set()
+    default_branch = nessie.default_branch()
+    locations: set[str] = set()
+    head_location = None  # the table as readers of the default branch see it: what the guard below compares
     for ref in nessie.references():  # branches and tags: a tag pins a release's files too
         try:
-            locations.add(nessie.metadata_location(ref.name, table, ref.hash))
+            now_and_then = [nessie.metadata_location(ref.name, table, ref.hash)]
             earlier = nessie.hash_at(ref.name, cutoff)
             if earlier is not None:
-                locations.add(nessie.metadata_location(ref.name, table, earlier))
+                now_and_then.append(nessie.metadata_location(ref.name, table, earlier))
         except NessieNotFoundError:
             # Deleted since it was listed (a merged WAP branch): what it held is on main, or abandoned.
             continue
-    locations.discard(None)
+        if ref.name == default_branch:
+            head_location = now_and_then[0]
+        locations.update(location for location in now_and_then if location is not None)
     if not locations:
         raise LookupError(f"table {table} exists on no branch: nothing to sweep")
 
     io = load_file_io(pyiceberg_properties(settings))
-    referenced: set[str] = set()
-    table_location = ""
-    for location in sorted(str(loc) for loc in locations):
-        metadata = FromInputFile.table_metadata(io.new_input(location))
-        table_location = table_location or metadata.location
-        referenced.add(location)
+    versions = {location: FromInputFile.table_metadata(io.new_input(location)) for location in sorted(locations)}
+    referenced = set(versions)
+    for metadata in versions.values():
         referenced.update(_reachable(metadata, io))
-    # What the spelling guard below compares: the table as readers of the default branch see it.
-    head_location = nessie.metadata_location(nessie.default_branch(), table) or sorted(str(loc) for loc in locations)[0]
-    head = FromInputFile.table_metadata(io.new_input(head_location))
+    head_location = head_location or min(versions)
+    head = versions[head_location]
+    table_location = head.location
 
     s3 = s3_client(settings)
     bucket, _, prefix = table_location.removeprefix("s3://").removeprefix("s3a://").partition("/")
@@ -130,11 +131,9 @@ def remove_orphan_files(
     return OrphanSweep(
         table=table,
         objects_seen=len(listed),
-        referenced=len(referenced),
         orphans_removed=len(orphans),
         bytes_removed=sum(size for _, size in orphans),
         too_young=too_young,
-        dry_run=dry_run,
     )
 
 
@@ -142,28 +141,27 @@ def _s3(path: str) -> str:
     return "s3://" + path.removeprefix("s3a://").removeprefix("s3://")
 
 
-def _reachable(metadata: TableMetadata, io: object) -> Iterator[str]:
-    """Every file one metadata version refers to: earlier metadata files, manifest lists, manifests,
-    data and delete files, statistics."""
+def _reachable(metadata: TableMetadata, io: Any) -> Iterator[str]:
+    """Every file one metadata version refers to: earlier metadata files, statistics, and for each
+    snapshot its manifest list, manifests and data and delete files (removed entries included)."""
     yield from (entry.metadata_file for entry in metadata.metadata_log)
     yield from (stats.statistics_path for stats in metadata.statistics)
     for snapshot in metadata.snapshots:
-        yield snapshot.manifest_list
-        for manifest in snapshot.manifests(io):  # type: ignore[arg-type]
-            yield manifest.manifest_path
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):  # type: ignore[arg-type]
-                yield entry.data_file.file_path
+        yield from _snapshot_files(snapshot, io, live_only=False)
 
 
 def _live_files(metadata: TableMetadata, io: Any) -> Iterator[str]:
     """The files a reader of this version opens: its snapshot's manifest list, manifests and live data."""
     snapshot = metadata.current_snapshot()
-    if snapshot is None:
-        return
+    if snapshot is not None:
+        yield from _snapshot_files(snapshot, io, live_only=True)
+
+
+def _snapshot_files(snapshot: Snapshot, io: Any, live_only: bool) -> Iterator[str]:
     yield snapshot.manifest_list
     for manifest in snapshot.manifests(io):
         yield manifest.manifest_path
-        yield from (entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io, discard_deleted=True))
+        yield from (entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io, discard_deleted=live_only))
 
 
 def _objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int, datetime]]:
@@ -173,14 +171,8 @@ def _objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[str, int,
 
 
 def _delete(s3: S3Client, bucket: str, keys: Iterable[str]) -> None:
-    batch: list[str] = []
-    for key in keys:
-        batch.append(key)
-        if len(batch) == 1000:  # the S3 API's limit per DeleteObjects
-            _delete_batch(s3, bucket, batch)
-            batch = []
-    if batch:
-        _delete_batch(s3, bucket, batch)
+    for batch in batched(keys, 1000):  # the S3 API's limit per DeleteObjects
+        _delete_batch(s3, bucket, list(batch))
 
 
 def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> None:

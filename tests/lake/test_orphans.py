@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
+from pyiceberg.table import Table
 
 from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
@@ -19,6 +20,12 @@ from lake.settings import LakeSettings
 from lake.storage import s3_client
 
 HOUR = timedelta(hours=1)
+
+
+def one_row_table(settings: LakeSettings, name: str) -> Table:
+    table = open_catalog(settings).create_table(name, schema=pa.schema([("v", pa.int64())]))
+    table.append(pa.table({"v": pa.array([1], pa.int64())}))
+    return table
 
 
 def values(settings: LakeSettings, table: str) -> list[int]:
@@ -43,8 +50,7 @@ def test_only_files_no_branch_needs_are_swept_and_only_once_older_than_the_windo
     lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table_name = f"seed.{unique_name}"
-    table = open_catalog(lake_settings).create_table(table_name, schema=pa.schema([("v", pa.int64())]))
-    table.append(pa.table({"v": pa.array([1], pa.int64())}))
+    one_row_table(lake_settings, table_name)
     branch = f"dev-{unique_name[-20:]}".replace("_", "-")
     nessie = NessieBranches.from_settings(lake_settings)
     nessie.create_branch(branch, "main")
@@ -71,9 +77,7 @@ def test_a_file_replaced_inside_the_window_is_kept_for_the_history_that_still_ne
     lake_settings: LakeSettings, unique_name: str
 ) -> None:
     table_name = f"seed.{unique_name}"
-    catalog = open_catalog(lake_settings)
-    table = catalog.create_table(table_name, schema=pa.schema([("v", pa.int64())]))
-    table.append(pa.table({"v": pa.array([1], pa.int64())}))
+    table = one_row_table(lake_settings, table_name)
     first_files = {row["file_path"] for row in table.inspect.data_files().to_pylist()}
     time.sleep(1.5)
     between = datetime.now(UTC)
@@ -96,8 +100,7 @@ def test_a_sweep_that_cannot_find_mains_own_files_in_the_listing_deletes_nothing
 ) -> None:
     """Paths spelled otherwise than the listing would make every live file look orphaned: refused."""
     table_name = f"seed.{unique_name}"
-    table = open_catalog(lake_settings).create_table(table_name, schema=pa.schema([("v", pa.int64())]))
-    table.append(pa.table({"v": pa.array([1], pa.int64())}))
+    table = one_row_table(lake_settings, table_name)
     [data_file] = [row["file_path"] for row in table.inspect.data_files().to_pylist()]
     bucket, _, key = data_file.removeprefix("s3://").partition("/")
     s3_client(lake_settings).delete_object(Bucket=bucket, Key=key)  # main now needs a file the listing lacks
