@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from jobs.common import JobInputError, current_catalog, run_main, spark_session, table_exists
 from jobs.reporting import Reporter
-from lake_contracts.slots import parse_utc
+from lake_contracts.slots import parse_utc, slot_containing
 
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
 
@@ -112,7 +112,7 @@ def _closed_rows(spark: SparkSession, table: str, column: str, closed_before: st
         cutoff = parse_utc(closed_before)
     except ValueError as exc:
         raise JobInputError(f"--closed-before: {exc}") from None
-    if cutoff != cutoff.replace(hour=0, minute=0, second=0, microsecond=0):
+    if slot_containing(cutoff, 24 * 60).start != cutoff:  # a day is the slot of 1440 minutes
         raise JobInputError(f"--closed-before {closed_before} is not a midnight (UTC): days close at midnight")
     kinds = {field.name: field.dataType.simpleString() for field in spark.table(table).schema.fields}
     if column not in kinds:

@@ -11,7 +11,6 @@ conflict. (landing.signals is written by pyiceberg on main and retries a conflic
 """
 
 # No `from __future__ import annotations`: Dagster reads annotations at definition time.
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -22,23 +21,10 @@ from lake_assets.context import SETTINGS
 from lake_assets.resources import CatalogResource, SparkResource
 from lake_assets.wap import table_pool
 from lake_contracts import tables
+from lake_contracts.slots import slot_containing
 
 GROUP = "maintenance"
-
-
-@dataclass(frozen=True)
-class Maintained:
-    table: str
-    asset: tuple[str, ...]  # the asset that writes the table
-    day_column: str | None  # what says which day a row belongs to; None: compact the whole table
-
-
-MAINTAINED = (
-    Maintained(tables.STATIC_DATA, ("seed", "static_data"), None),
-    Maintained(tables.PARTITIONED_DATA, ("seed", "partitioned_data"), "ds"),
-    Maintained(tables.SIGNALS, ("landing", "signals"), "ds"),
-    Maintained(tables.KLINES, ("market", "klines"), "open_time"),
-)
+DAY_MINUTES = 24 * 60  # days close at midnight UTC: the day is the slot of 1440 minutes
 
 
 class MaintenanceConfig(dg.Config):
@@ -60,16 +46,18 @@ def wap_branches(context: dg.AssetExecutionContext, catalog: CatalogResource) ->
     return dg.MaterializeResult(metadata={"branches_deleted": len(deleted), "deleted": dg.MetadataValue.json(deleted)})
 
 
-def maintenance_asset(spec: Maintained) -> dg.AssetsDefinition:
-    namespace, name = spec.table.split(".")
+def maintenance_asset(table: str) -> dg.AssetsDefinition:
+    """The maintenance of `table`, after the asset that writes it (whose key is the table's name)."""
+    namespace, name = table.split(".")
+    day_column = tables.DAY_COLUMN.get(table)
 
     @dg.asset(
         key=[GROUP, namespace, name],
         group_name=GROUP,
-        deps=[list(spec.asset), wap_branches],
-        pool=table_pool(spec.table),
+        deps=[[namespace, name], wap_branches],
+        pool=table_pool(table),
         description=(
-            f"Maintains {spec.table}: compacts closed days, rewrites manifests, expires snapshots, removes "
+            f"Maintains {table}: compacts closed days, rewrites manifests, expires snapshots, removes "
             "files no Nessie branch needs after the safety window."
         ),
         kinds={"iceberg", "spark"},
@@ -78,15 +66,15 @@ def maintenance_asset(spec: Maintained) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: MaintenanceConfig, spark: SparkResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         settings = spark.settings
-        args = ["--table", spec.table]
-        if spec.day_column:
-            closed_before = config.closed_before or _midnight(datetime.now(UTC)).isoformat()
-            args += ["--closed-column", spec.day_column, "--closed-before", closed_before]
+        args = ["--table", table]
+        if day_column:
+            closed_before = config.closed_before or slot_containing(datetime.now(UTC), DAY_MINUTES).start.isoformat()
+            args += ["--closed-column", day_column, "--closed-before", closed_before]
         job = spark.run(context, "maintenance", args).get_materialize_result()
         window = timedelta(hours=settings.maintenance.orphan_window_hours)
-        sweep = remove_orphan_files(settings, spec.table, window, dry_run=config.dry_run_orphans)
+        sweep = remove_orphan_files(settings, table, window, dry_run=config.dry_run_orphans)
         context.log.info(
-            f"{spec.table}: {sweep.orphans_removed} orphan files ({sweep.bytes_removed} bytes) removed, "
+            f"{table}: {sweep.orphans_removed} orphan files ({sweep.bytes_removed} bytes) removed, "
             f"{sweep.too_young} unreferenced but younger than {window} kept"
         )
         return dg.MaterializeResult(metadata={**(job.metadata or {}), **sweep.metadata()})
@@ -94,11 +82,7 @@ def maintenance_asset(spec: Maintained) -> dg.AssetsDefinition:
     return _maintain
 
 
-def _midnight(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-TABLE_MAINTENANCE = [maintenance_asset(spec) for spec in MAINTAINED]
+TABLE_MAINTENANCE = [maintenance_asset(table) for table in tables.ALL_TABLES]
 
 maintenance_job = dg.define_asset_job("lake_maintenance", selection=dg.AssetSelection.groups(GROUP))
 
