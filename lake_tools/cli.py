@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lake.settings import LakeSettings, SettingsError, load_settings
 
@@ -31,15 +33,45 @@ def cmd_stack_down(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 
 def cmd_stack_status(settings: LakeSettings, _: argparse.Namespace) -> int:
+    return _report(settings, _stack(settings).status(), "lake stack up")
+
+
+def _report(settings: LakeSettings, statuses: list[Any], restart: str) -> int:
+    """One line per process; which died and where their logs are; non-zero unless all run."""
     from lake_tools.stack import ProcessState
 
-    statuses = _stack(settings).status()
     for status in statuses:
         print(status.line())
     died = [s.name for s in statuses if s.state is ProcessState.DIED]
     if died:
-        print(f"died: {', '.join(died)} — see {settings.home / 'stack'}/<name>.log; `lake stack up` restarts them")
+        print(f"died: {', '.join(died)} — see {settings.home / 'logs'}/<name>.log; `{restart}` restarts them")
     return 0 if all(s.state is ProcessState.RUNNING for s in statuses) else 1
+
+
+def cmd_up(settings: LakeSettings, args: argparse.Namespace) -> int:
+    from lake_tools.platform import Platform
+
+    if args.offline and importlib.util.find_spec("market_sim") is None:
+        print("lake up: --offline needs the simulator: pip install 'lake-ingest[simulator]'", file=sys.stderr)
+        return 2
+    # Each component is printed as it becomes healthy: start-up takes a minute or two.
+    for line in Platform(settings).up(offline=args.offline, workers=args.workers):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_status(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake_tools.platform import Platform
+
+    return _report(settings, Platform(settings).status(), "lake up")
+
+
+def cmd_down(settings: LakeSettings, _: argparse.Namespace) -> int:
+    from lake_tools.platform import Platform
+
+    for line in Platform(settings).down():
+        print(line, flush=True)
+    return 0
 
 
 def cmd_bootstrap(settings: LakeSettings, _: argparse.Namespace) -> int:
@@ -122,15 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    up = commands.add_parser(
+        "up", help="the whole platform: stack, workers, Dagster and Airflow; returns when all are healthy"
+    )
+    up.add_argument("--offline", action="store_true", help="crawl the local market-API simulator, not Binance")
+    up.add_argument("--workers", type=int, default=1, help="scrapworker processes (1..16, default 1)")
+    up.set_defaults(handler=cmd_up)
+    commands.add_parser("status", help="one line per platform process, with its URL or PID").set_defaults(
+        handler=cmd_status
+    )
+    commands.add_parser("down", help="stop everything `lake up` started, by PID").set_defaults(handler=cmd_down)
+
     stack = commands.add_parser("stack", help="the embedded PostgreSQL + Redis + SeaweedFS + Nessie stack")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
-    up = stack_commands.add_parser("up", help="start what is not running and write $LAKE_HOME/lake.env")
-    up.add_argument(
+    stack_up = stack_commands.add_parser("up", help="start what is not running and write $LAKE_HOME/lake.env")
+    stack_up.add_argument(
         "--spark-cluster",
         action="store_true",
         help="also a Spark standalone master and worker; jobs then submit to it (LAKE_SPARK__MASTER)",
     )
-    up.set_defaults(handler=cmd_stack_up)
+    stack_up.set_defaults(handler=cmd_stack_up)
     stack_commands.add_parser("down", help="stop what `up` started, by PID").set_defaults(handler=cmd_stack_down)
     stack_commands.add_parser("status", help="one line per component").set_defaults(handler=cmd_stack_status)
 

@@ -2,7 +2,8 @@
 `dagster` commands need (`lake dagster dev`, `lake dagster asset materialize ...`).
 
 Storage is PostgreSQL (the stack's `dagster` database). Runs use the DefaultRunCoordinator: the
-queued coordinator's daemon hop costs seconds a run, which matters at minute cadence (DESIGN.md §4).
+queued coordinator's daemon hop costs seconds a run, which matters at minute cadence (DESIGN.md §4);
+for the same reason they fork from a warm process (lake_assets.run_launcher).
 """
 
 from __future__ import annotations
@@ -22,9 +23,17 @@ storage:
 run_coordinator:
   module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
+# Runs fork from a warm process that imported Dagster once, not a fresh interpreter per run: seconds
+# per minute slot (lake_assets/run_launcher.py).
 run_launcher:
-  module: dagster._core.launcher
-  class: DefaultRunLauncher
+  module: lake_assets.run_launcher
+  class: ForkserverRunLauncher
+# The daemon fails a run whose worker died (killed with the platform, or the machine restarted): an
+# Airflow task waiting on it then fails and retries instead of waiting for a run that cannot end.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 30
 # Steps that write one Iceberg table take turns: each Spark table asset has the pool `iceberg/<table>`
 # (lake_assets/wap.py), and two runs publishing one table through write-audit-publish would conflict at
 # the Nessie merge. Each pool here names one table, so a limit of one means one writer per table.

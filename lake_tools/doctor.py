@@ -208,7 +208,7 @@ def check_dagster(settings: LakeSettings) -> str:
         version = requests.get(url, timeout=3).json().get("dagster_version", "?")
     except (requests.RequestException, ValueError) as exc:
         raise CheckFailedError(
-            f"{settings.dagster.url}: {type(exc).__name__}", "start it: `dagster dev -w workspace.yaml`"
+            f"{settings.dagster.url}: {type(exc).__name__}", "start the platform: `lake up`"
         ) from None
     return f"{settings.dagster.url} dagster {version}"
 
@@ -219,7 +219,7 @@ def check_airflow(settings: LakeSettings) -> str:
         body = requests.get(url, timeout=3).json()
     except (requests.RequestException, ValueError) as exc:
         raise CheckFailedError(
-            f"{settings.airflow.url}: {type(exc).__name__}", "start it: `airflow standalone` (see README)"
+            f"{settings.airflow.url}: {type(exc).__name__}", "start the platform: `lake up`"
         ) from None
     return f"{settings.airflow.url} scheduler {body.get('scheduler', {}).get('status', '?')}"
 

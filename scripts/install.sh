@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven)
+# chromium: the browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven chromium)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -54,9 +54,15 @@ _WEED_PORTS = {
 }
 ADMIN_GRPC_OFFSET = 10000
 
+# The platform's (`lake up`) web servers and the offline simulator.
+DAGSTER_WEBSERVER_PORT = 30
+AIRFLOW_API_PORT = 40
+SIMULATOR_PORT = 90
+
 NESSIE_DATABASE = "nessie"
 DAGSTER_DATABASE = "dagster"
-DATABASES = (NESSIE_DATABASE, DAGSTER_DATABASE)
+AIRFLOW_DATABASE = "airflow"
+DATABASES = (NESSIE_DATABASE, DAGSTER_DATABASE, AIRFLOW_DATABASE)
 DB_USER = "lake"
 # Nessie 0.99's server is built for Java 21; Spark 3.5 keeps the machine's default Java 17.
 NESSIE_MIN_JAVA = 21
@@ -70,6 +76,11 @@ class StackLayout:
     @property
     def state_dir(self) -> Path:
         return self.home / "stack"
+
+    @property
+    def log_dir(self) -> Path:
+        """Every process `lake stack up` and `lake up` start logs here, one file per process."""
+        return self.home / "logs"
 
     def port(self, offset: int) -> int:
         return self.port_base + offset
@@ -85,6 +96,9 @@ class StackLayout:
             "spark master ui": self.port(SPARK_MASTER_UI_PORT),
             "spark worker": self.port(SPARK_WORKER_PORT),
             "spark worker ui": self.port(SPARK_WORKER_UI_PORT),
+            "dagster webserver": self.port(DAGSTER_WEBSERVER_PORT),
+            "airflow api server": self.port(AIRFLOW_API_PORT),
+            "market simulator": self.port(SIMULATOR_PORT),
         }
         ports |= {f"seaweedfs {name}": self.port(offset) for name, offset in _WEED_PORTS.items()}
         ports["seaweedfs admin grpc"] = self.port(_WEED_PORTS["admin.port"]) + ADMIN_GRPC_OFFSET
@@ -116,6 +130,7 @@ def postgres(layout: StackLayout, secrets: StackSecrets) -> ManagedProcess:
             "unix_socket_directories=",
         ],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         healthy=lambda: _pg_ready(bindir, port),
         prepare=prepare,
         run_as=run_as,
@@ -149,6 +164,7 @@ def redis(layout: StackLayout) -> ManagedProcess:
             "no",
         ],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         prepare=lambda: data.mkdir(parents=True, exist_ok=True),
         healthy=lambda: _redis_ping(port),
     )
@@ -178,6 +194,7 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
             *ports,
         ],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         prepare=lambda: data.mkdir(parents=True, exist_ok=True),
         # weed mini creates its admin identity from these on start-up.
         env={
@@ -211,6 +228,7 @@ def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProce
         # A small heap is plenty for the catalog of one lake; the JVM's default takes a quarter of RAM.
         argv=[str(java_at_least(NESSIE_MIN_JAVA)), "-Xmx512m", "-XX:+UseSerialGC", "-jar", str(jar)],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         cwd=workdir,
         prepare=prepare_and_check,
         healthy=lambda: _nessie_up(layout.port(NESSIE_MANAGEMENT_PORT)),
@@ -234,6 +252,7 @@ def spark_master(layout: StackLayout) -> ManagedProcess:
             str(ui),
         ],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         env=_spark_env(layout),
         healthy=lambda: _spark_master_status(ui).get("status") == "ALIVE",
     )
@@ -262,6 +281,7 @@ def spark_worker(layout: StackLayout, cores: int, memory: str) -> ManagedProcess
             str(work),
         ],
         state_dir=layout.state_dir,
+        log_dir=layout.log_dir,
         env=_spark_env(layout),
         prepare=lambda: work.mkdir(parents=True, exist_ok=True),
         # Healthy once the master lists it: only then can an application get executors.

@@ -3,6 +3,11 @@
 The PID file alone is not trusted: the kernel reuses PIDs. It records the PID with the process's start
 time (in clock ticks since boot), and a process counts as ours only when both still match and it is
 not a zombie. (Command lines are no proof: Redis rewrites its own.)
+
+Each process leads its own session, and whatever it spawns stays in that session even when it is
+re-parented to init (a Dagster code server its webserver restarted, Airflow's task runners). `stop`
+therefore also stops every process still in the session, found by the recorded PID as session id and
+started no earlier than the leader.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class ManagedProcess:
     stop_signal: signal.Signals = signal.SIGTERM
     start_timeout: float = 60.0
     stop_timeout: float = 30.0
+    # Where its log goes; the PID file stays in state_dir.
+    log_dir: Path | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -52,7 +59,7 @@ class ManagedProcess:
 
     @property
     def log_file(self) -> Path:
-        return self.state_dir / f"{self.name}.log"
+        return (self.log_dir or self.state_dir) / f"{self.name}.log"
 
     def pid(self) -> int | None:
         recorded = self._recorded()
@@ -77,6 +84,7 @@ class ManagedProcess:
             self._wait_healthy(self.pid())
             return False
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
@@ -98,10 +106,12 @@ class ManagedProcess:
         return True
 
     def stop(self) -> bool:
-        """Stop the process we started (by PID). Returns True when one was running."""
-        pid = self.pid()
-        if pid is None:
+        """Stop the process we started (by PID), then what is left of its session. Returns True when
+        the process was running."""
+        recorded = self._recorded()
+        if recorded is None:
             return False
+        pid, started = recorded
         was_running = self._is_ours(pid)
         if was_running:
             os.kill(pid, self.stop_signal)
@@ -109,8 +119,14 @@ class ManagedProcess:
                 os.kill(pid, signal.SIGKILL)
                 _wait_until(lambda: not self._is_ours(pid), 10)
             _reap(pid)
+        _stop_session(pid, started, self.stop_timeout)
         self.pid_file.unlink(missing_ok=True)
         return was_running
+
+    def session_pids(self) -> list[int]:
+        """Every live process in this process's session (itself included), e.g. for `lake status`."""
+        recorded = self._recorded()
+        return _session_members(*recorded) if recorded else []
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -152,6 +168,33 @@ def _stat_fields(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+
+
+def _session_members(session: int, not_before: int) -> list[int]:
+    """Live processes whose session id is `session` and that started no earlier than its leader did
+    (a later session under a reused PID would have started after; an older one cannot be ours)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        # fields: 0 state, 1 ppid, 2 pgrp, 3 session, ..., 19 start time.
+        if fields and fields[0] not in ("Z", "X") and int(fields[3]) == session and int(fields[19]) >= not_before:
+            members.append(int(entry.name))
+    return members
+
+
+def _stop_session(session: int, not_before: int, timeout: float) -> None:
+    """SIGTERM what is left in the session, then SIGKILL what outlives the timeout."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        members = _session_members(session, not_before)
+        for member in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+        if _wait_until(lambda: not _session_members(session, not_before), timeout if sig is signal.SIGTERM else 10):
+            break
+    for member in members:
+        _reap(member)
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -1,36 +1,54 @@
-"""Credentials for the embedded stack: generated once per LAKE_HOME, never committed or printed.
+"""Credentials for the embedded stack and platform: generated once per LAKE_HOME, never committed or printed.
 
-They outlive `lake stack down` so that the data written under them stays readable after `up`.
+They outlive `lake stack down` so that the data written under them stays readable after `up`. A secrets
+file from before a field existed gains that field, generated, on the next load.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+
+def _fernet_key() -> str:
+    """Airflow encrypts connection passwords with a Fernet key: 32 url-safe base64-encoded bytes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass(frozen=True)
 class StackSecrets:
-    postgres_password: str
-    s3_access_key_id: str
-    s3_secret_access_key: str
+    postgres_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    s3_access_key_id: str = field(default_factory=lambda: "lake" + secrets.token_hex(6))
+    s3_secret_access_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The Airflow UI's `admin` user (simple auth manager), and the keys its components must share:
+    # the API server signs task tokens the scheduler's task runners present (JWT secret).
+    airflow_admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    airflow_jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    airflow_api_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    airflow_fernet_key: str = field(default_factory=_fernet_key)
 
     @classmethod
     def load_or_create(cls, state_dir: Path) -> StackSecrets:
         path = state_dir / "secrets.json"
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        created = cls(
-            postgres_password=secrets.token_urlsafe(18),
-            s3_access_key_id="lake" + secrets.token_hex(6),
-            s3_secret_access_key=secrets.token_urlsafe(24),
-        )
-        state_dir.mkdir(parents=True, exist_ok=True)
-        # Created 0600 from the start rather than chmod-ed after a window of being readable.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(created), handle)
-        return created
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        known = {f.name for f in fields(cls)}
+        loaded = cls(**{key: value for key, value in stored.items() if key in known})
+        if set(stored) != known:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(path, json.dumps(asdict(loaded)))
+        return loaded
+
+
+def _write_private(path: Path, body: str) -> None:
+    """Written 0600 from the start (a new file under a temporary name, then renamed over the old one)
+    rather than chmod-ed after a window of being readable."""
+    temporary = path.with_suffix(".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body)
+    temporary.replace(path)

@@ -26,14 +26,16 @@ ENV_FILE_HEADER = """\
 
 @dataclass(frozen=True)
 class ComponentStatus:
+    """One process of the stack or the platform, for `lake stack status` and `lake status`."""
+
     name: str
     state: ProcessState
     pid: int | None
-    port: int
+    where: str  # its address or URL, or nothing
 
     def line(self) -> str:
         pid = f"pid {self.pid}" if self.pid and self.state is ProcessState.RUNNING else ""
-        return f"{self.name:<10} {self.state.value:<8} {pid:<12} 127.0.0.1:{self.port}"
+        return f"{self.name:<22} {self.state.value:<8} {pid:<11} {self.where}".rstrip()
 
 
 class Stack:
@@ -65,7 +67,7 @@ class Stack:
             yield components.spark_worker(self.layout, cores=2, memory="4g"), port(components.SPARK_WORKER_PORT)
 
     def status(self) -> list[ComponentStatus]:
-        return [ComponentStatus(p.name, p.state(), p.pid(), port) for p, port in self.processes()]
+        return [ComponentStatus(p.name, p.state(), p.pid(), f"127.0.0.1:{port}") for p, port in self.processes()]
 
     def up(self, spark_cluster: bool = False) -> list[str]:
         """Start what is not running; returns one line per component saying what happened."""
@@ -113,6 +115,9 @@ class Stack:
                 f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
                 f"@{postgres}/{components.DAGSTER_DATABASE}"
             ),
+            # Where `lake up` serves the two UIs (and the APIs the bridge and `lake doctor` use).
+            "LAKE_DAGSTER__URL": f"http://127.0.0.1:{port(components.DAGSTER_WEBSERVER_PORT)}",
+            "LAKE_AIRFLOW__URL": f"http://127.0.0.1:{port(components.AIRFLOW_API_PORT)}",
             "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(components.NESSIE_PORT)}/iceberg",
             "LAKE_CATALOG__WAREHOUSE": "warehouse",
             "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(components.NESSIE_MANAGEMENT_PORT)}/q/health",
@@ -138,7 +143,7 @@ class Stack:
         from lake.catalog_config import nessie_properties
         from lake.settings import load_settings
 
-        self._create_databases()
+        self.ensure_databases()
         env_file = self.write_env_file(self.env_file, spark_cluster=self._cluster_running())
         settings = load_settings(env_file=env_file)
         self._create_bucket(settings.nessie.warehouse_bucket)
@@ -163,7 +168,8 @@ class Stack:
         except Exception as exc:
             raise StackError(f"could not create the warehouse bucket {bucket!r} on SeaweedFS: {exc}") from None
 
-    def _create_databases(self) -> None:
+    def ensure_databases(self) -> None:
+        """Every database the stack and the platform use (Nessie, Dagster, Airflow), created if missing."""
         import psycopg2  # the stack needs the 'catalog' extra; keep `lake --help` light
 
         connection = psycopg2.connect(

@@ -1,0 +1,72 @@
+"""Dagster for `lake up`: the webserver (UI and GraphQL, which the Airflow bridge calls) and the daemon
+(schedules, sensors, backfills, run monitoring), both on the embedded instance ($LAKE_HOME/dagster).
+
+Each loads `workspace.yaml` and runs the code location in a code server it spawns itself; those servers
+(and the runs they launch) stay in their parent's session, which is how `lake down` finds them even
+after the webserver restarted one behind its back.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import requests
+
+from lake_tools.stack import components
+from lake_tools.stack.process import ManagedProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+def webserver_url(layout: components.StackLayout) -> str:
+    return f"http://127.0.0.1:{layout.port(components.DAGSTER_WEBSERVER_PORT)}"
+
+
+def processes(layout: components.StackLayout, env: dict[str, str], state_dir: Path) -> list[ManagedProcess]:
+    url = webserver_url(layout)
+    workspace = str(REPO_ROOT / "workspace.yaml")
+
+    def webserver_up() -> bool:
+        try:
+            return requests.get(f"{url}/server_info", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def daemon_up() -> bool:
+        """Every daemon Dagster requires has sent a heartbeat (read through the webserver)."""
+        try:
+            answer = requests.post(f"{url}/graphql", json={"query": DAEMON_HEALTH}, timeout=5).json()
+            statuses = answer["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return False
+        return all(status["healthy"] for status in statuses if status["required"])
+
+    common = {"state_dir": state_dir, "log_dir": layout.log_dir, "env": env, "cwd": REPO_ROOT, "start_timeout": 180}
+    return [
+        ManagedProcess(
+            name="dagster-webserver",
+            # As modules, not scripts: runs fork from them (lake_assets/run_launcher.py says why).
+            argv=[
+                sys.executable,
+                "-m",
+                "dagster_webserver",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(layout.port(components.DAGSTER_WEBSERVER_PORT)),
+                "-w",
+                workspace,
+            ],
+            healthy=webserver_up,
+            **common,  # type: ignore[arg-type]
+        ),
+        ManagedProcess(
+            name="dagster-daemon",
+            argv=[sys.executable, "-m", "dagster._daemon", "run", "-w", workspace],
+            healthy=daemon_up,
+            **common,  # type: ignore[arg-type]
+        ),
+    ]
