@@ -51,6 +51,6 @@ def build_dag(spec: dict[str, Any]) -> DAG:
             task_id=task["task_id"], target=target, cadence_minutes=spec["cadence_minutes"], dag=dag
         )
     for task in spec["tasks"]:
-        for upstream in task["upstream"]:
+        for upstream in task.get("upstream", []):
             tasks[upstream] >> tasks[task["task_id"]]
     return dag

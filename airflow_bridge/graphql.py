@@ -198,7 +198,10 @@ def launched_backfill_id(data: dict[str, Any]) -> str:
 BACKFILL = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
-    __typename ... on PartitionBackfill { status } ... on BackfillNotFoundError { message }
+    __typename ... on BackfillNotFoundError { message }
+    ... on PartitionBackfill { status assetBackfillData { assetBackfillStatuses {
+      ... on AssetPartitionsStatusCounts { numPartitionsTargeted numPartitionsMaterialized numPartitionsFailed }
+    } } }
   }
 }
 """
@@ -207,6 +210,18 @@ query Backfill($id: String!) {
 CANCEL_BACKFILL = """
 mutation Cancel($backfillId: String!) { cancelPartitionBackfill(backfillId: $backfillId) { __typename } }
 """
+
+
+def backfill_progress(data: dict[str, Any]) -> str | None:
+    """Progress for a waiting task's log, e.g. `7 of 96 partitions done, 0 failed` (the asset furthest behind)."""
+    counts = (data["partitionBackfillOrError"].get("assetBackfillData") or {}).get("assetBackfillStatuses") or []
+    counts = [c for c in counts if "numPartitionsTargeted" in c]
+    if not counts:
+        return None
+    behind = min(counts, key=lambda c: c["numPartitionsMaterialized"] / max(1, c["numPartitionsTargeted"]))
+    failed = sum(c["numPartitionsFailed"] for c in counts)
+    done, total = behind["numPartitionsMaterialized"], behind["numPartitionsTargeted"]
+    return f"{done} of {total} partitions done, {failed} failed"
 
 
 def backfill_status(data: dict[str, Any], backfill_id: str) -> str:

@@ -1,9 +1,9 @@
-"""The Dagster partition (slot) of an Airflow run: the slot that starts at the run's data interval start."""
+"""The Dagster partitions (slots) of an Airflow run: the slots its data interval covers."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from lake_contracts.slots import slot_containing
 
@@ -25,3 +25,18 @@ def partition_key(context: dict[str, Any], cadence_minutes: int) -> str:
     if anchor is None:
         raise ValueError("the run has no data interval, logical date or run_after: no slot to materialise")
     return slot_containing(anchor - timedelta(minutes=cadence_minutes), cadence_minutes).key
+
+
+class SlotRange(NamedTuple):
+    first: str
+    last: str
+
+
+def partition_range(context: dict[str, Any], cadence_minutes: int) -> SlotRange:
+    """Every slot of the run's data interval, first and last: a DAG scheduled less often than the
+    partition cadence (the typed tables) covers several slots in one run."""
+    first = partition_key(context, cadence_minutes)
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None or end - start <= timedelta(minutes=cadence_minutes):
+        return SlotRange(first, first)
+    return SlotRange(first, slot_containing(end - timedelta(minutes=cadence_minutes), cadence_minutes).key)

@@ -287,8 +287,12 @@ class PartitionSettings(_Section):
     cadence_minutes: int = 15
     # Dagster advises at most ~100k partitions per asset: at one-minute cadence that is 69 days.
     start: datetime = datetime(2026, 11, 1, tzinfo=UTC)
+    # How often the typed tables (Spark: market.klines) take the slots landed since their last run, in
+    # ONE run and one spark-submit. A multiple of the cadence: a Spark job costs tens of seconds on two
+    # cores, more than a one-minute slot, while the raw landing and its signal stay per slot.
+    typed_every_minutes: int = 15
 
-    @field_validator("cadence_minutes")
+    @field_validator("cadence_minutes", "typed_every_minutes")
     @classmethod
     def _cadence(cls, value: int) -> int:
         # A cron schedule can express it only when it tiles the hour or the day exactly.
@@ -311,6 +315,11 @@ class PartitionSettings(_Section):
         minutes = self.start.hour * 60 + self.start.minute
         if minutes % self.cadence_minutes:
             raise ValueError(f"start: {self.start:%H:%M} is not on the {self.cadence_minutes}-minute cadence")
+        if self.typed_every_minutes % self.cadence_minutes:
+            raise ValueError(
+                f"typed_every_minutes: {self.typed_every_minutes} is not a multiple of the "
+                f"{self.cadence_minutes}-minute cadence"
+            )
         return self
 
 

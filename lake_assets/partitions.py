@@ -15,6 +15,9 @@ from lake_contracts.slots import KEY_FORMAT, Slot, cron_for, partition_to_slot, 
 RANGE_START_TAG = tags.RANGE_START
 RANGE_END_TAG = tags.RANGE_END
 PARTITION_TAG = tags.PARTITION
+# An asset tag: Airflow runs this slot-partitioned asset every LAKE_PARTITIONS__TYPED_EVERY_MINUTES over
+# the slots landed since, in one run (a Spark table typed from the landings), not once per slot.
+BATCHED_TAG = "lake/batched"
 
 
 def slot_partitions(settings: PartitionSettings) -> dg.TimeWindowPartitionsDefinition:

@@ -14,7 +14,7 @@ PIPELINES = json.loads(
   "cron": "*/15 * * * *",
   "dag_id": "spark_static_data_v1_skeleton",
   "description": "hello: the slot mapping end to end, no Spark",
-  "doc_md": "Generated bridge: materialises the Dagster asset group `hello` in `lake_assets`.",
+  "doc_md": "Generated bridge: materialises the asset group `hello` in `lake_assets`.",
   "location": "lake_assets",
   "max_active_runs": 4,
   "retries": 2,
@@ -34,8 +34,7 @@ PIPELINES = json.loads(
     ],
     "check_keys": [],
     "partitioned": true,
-    "task_id": "hello",
-    "upstream": []
+    "task_id": "materialize"
    }
   ]
  },
@@ -45,7 +44,7 @@ PIPELINES = json.loads(
   "cron": "0 0 * * *",
   "dag_id": "spark_static_data_v2_submit",
   "description": "the static reference table (Spark)",
-  "doc_md": "Generated bridge: materialises the Dagster asset group `static` in `lake_assets`.",
+  "doc_md": "Generated bridge: materialises the asset group `static` in `lake_assets`.",
   "location": "lake_assets",
   "max_active_runs": 4,
   "retries": 2,
@@ -85,7 +84,7 @@ PIPELINES = json.loads(
   "cron": "*/15 * * * *",
   "dag_id": "spark_partitioned_data_v1",
   "description": "the ds/hr/min table (Spark) and its consumer",
-  "doc_md": "Generated bridge: materialises the Dagster asset group `partitioned` in `lake_assets`.",
+  "doc_md": "Generated bridge: materialises the asset group `partitioned` in `lake_assets`.",
   "location": "lake_assets",
   "max_active_runs": 4,
   "retries": 2,
@@ -102,6 +101,10 @@ PIPELINES = json.loads(
      [
       "seed",
       "partitioned_data"
+     ],
+     [
+      "seed",
+      "partitioned_data_report"
      ]
     ],
     "check_keys": [
@@ -121,22 +124,7 @@ PIPELINES = json.loads(
      ]
     ],
     "partitioned": true,
-    "task_id": "seed__partitioned_data",
-    "upstream": []
-   },
-   {
-    "asset_keys": [
-     [
-      "seed",
-      "partitioned_data_report"
-     ]
-    ],
-    "check_keys": [],
-    "partitioned": true,
-    "task_id": "seed__partitioned_data_report",
-    "upstream": [
-     "seed__partitioned_data"
-    ]
+    "task_id": "materialize"
    }
   ]
  },
@@ -145,8 +133,8 @@ PIPELINES = json.loads(
   "catchup": false,
   "cron": "*/15 * * * *",
   "dag_id": "scraper_pipeline_v1",
-  "description": "raw landing -> signal -> typed klines",
-  "doc_md": "Generated bridge: materialises the Dagster asset group `scraper` in `lake_assets`.",
+  "description": "each slot: raw landing -> signal",
+  "doc_md": "Generated bridge: materialises the asset group `scraper` (not its batched assets) in `lake_assets`.",
   "location": "lake_assets",
   "max_active_runs": 4,
   "retries": 2,
@@ -162,15 +150,7 @@ PIPELINES = json.loads(
     "asset_keys": [
      [
       "raw_binance_klines"
-     ]
-    ],
-    "check_keys": [],
-    "partitioned": true,
-    "task_id": "raw_binance_klines",
-    "upstream": []
-   },
-   {
-    "asset_keys": [
+     ],
      [
       "landing",
       "signals"
@@ -200,11 +180,28 @@ PIPELINES = json.loads(
      ]
     ],
     "partitioned": true,
-    "task_id": "landing__signals",
-    "upstream": [
-     "raw_binance_klines"
-    ]
-   },
+    "task_id": "materialize"
+   }
+  ]
+ },
+ {
+  "cadence_minutes": 15,
+  "catchup": false,
+  "cron": "*/15 * * * *",
+  "dag_id": "scraper_typed_v1",
+  "description": "typed klines for the slots landed since the last run (one Spark submit)",
+  "doc_md": "Generated bridge: materialises the asset group `scraper` (its batched assets) in `lake_assets`.",
+  "location": "lake_assets",
+  "max_active_runs": 4,
+  "retries": 2,
+  "retry_delay_seconds": 30,
+  "start": "2026-11-01T00:00:00+00:00",
+  "tags": [
+   "dagster-bridge",
+   "lake",
+   "scraper"
+  ],
+  "tasks": [
    {
     "asset_keys": [
      [
@@ -229,11 +226,7 @@ PIPELINES = json.loads(
      ]
     ],
     "partitioned": true,
-    "task_id": "market__klines",
-    "upstream": [
-     "landing__signals",
-     "raw_binance_klines"
-    ]
+    "task_id": "materialize"
    }
   ]
  },
@@ -243,7 +236,7 @@ PIPELINES = json.loads(
   "cron": "15 0 * * *",
   "dag_id": "lake_maintenance_v1",
   "description": "table maintenance: closed-day compaction, manifests, orphan files",
-  "doc_md": "Generated bridge: materialises the Dagster asset group `maintenance` in `lake_assets`.",
+  "doc_md": "Generated bridge: materialises the asset group `maintenance` in `lake_assets`.",
   "location": "lake_assets",
   "max_active_runs": 4,
   "retries": 2,

@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow_bridge import graphql
 from airflow_bridge.graphql import AssetTarget, DagsterRunError
 from airflow_bridge.hooks.dagster import DagsterHook
-from airflow_bridge.partitions import partition_key
+from airflow_bridge.partitions import partition_range
 from airflow_bridge.triggers.dagster import DagsterRunTrigger, Kind
 from lake_contracts import tags
 
@@ -54,12 +54,20 @@ class DagsterMaterializeOperator(BaseOperator):
                 "launched Dagster backfill %s for %s...%s: %s", backfill, first, last, hook.backfill_link(backfill)
             )
             self._wait_for(backfill, "backfill")
-        partition = partition_key(context, self.cadence_minutes) if self.target.partitioned else None
         # The task id is part of the identity: every task of one Airflow run shares its dag and run ids.
         identity = {tags.AIRFLOW_DAG: dag_id, tags.AIRFLOW_RUN: run_id, tags.AIRFLOW_TASK: self.task_id}
-        identity |= {tags.PARTITION: partition} if partition else {}
+        slots = partition_range(context, self.cadence_minutes) if self.target.partitioned else None
+        if slots is None:
+            what = "the asset"
+        elif slots.first == slots.last:
+            identity[tags.PARTITION] = slots.first
+            what = f"partition {slots.first}"
+        else:
+            # An interval of several slots (the typed tables): ONE run over the range, one Spark submit.
+            identity |= {tags.RANGE_START: slots.first, tags.RANGE_END: slots.last}
+            what = f"partitions {slots.first}...{slots.last}"
         dagster_run = hook.launch_or_attach(self.target, identity, context["ti"].try_number)
-        self.log.info("Dagster run for partition %s: %s", partition, hook.run_link(dagster_run))
+        self.log.info("Dagster run for %s: %s", what, hook.run_link(dagster_run))
         status = hook.run_status(dagster_run)
         if status in graphql.RUN_TERMINAL:
             # A retry attached to a finished run: nothing to wait for. (Deferring would also race a

@@ -42,6 +42,7 @@ class DagsterRunTrigger(BaseTrigger):
         self.dagster_conn_id = dagster_conn_id
         self.first_delay = first_delay
         self.max_delay = max_delay
+        self._progress: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -63,7 +64,12 @@ class DagsterRunTrigger(BaseTrigger):
     async def _status(self, hook: DagsterHook) -> str:
         if self.kind == "run":
             return await hook.arun_status(self.dagster_id)
-        return await hook.abackfill_status(self.dagster_id)
+        status, progress = await hook.abackfill_status(self.dagster_id)
+        if progress and progress != self._progress:
+            # Shown in the task's log while it waits: a range backfill can take hours.
+            self.log.info("Dagster backfill %s: %s", self.dagster_id, progress)
+            self._progress = progress
+        return status
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = DagsterHook(self.dagster_conn_id)

@@ -109,11 +109,14 @@ def test_dagbag_imports_the_generated_folder_without_dagster(tmp_path: Path) -> 
         "spark_static_data_v2_submit",
         "spark_partitioned_data_v1",
         "scraper_pipeline_v1",
+        "scraper_typed_v1",
         "lake_maintenance_v1",
     }
-    scraper = found["dags"]["scraper_pipeline_v1"]
+    # A slot is ONE task and one Dagster run for the whole chain; the typed table runs on its own schedule.
+    scraper, typed = found["dags"]["scraper_pipeline_v1"], found["dags"]["scraper_typed_v1"]
     assert scraper["timetable"] == "CronDataIntervalTimetable" and scraper["catchup"] is False
-    assert scraper["tasks"] == ["landing__signals", "market__klines", "raw_binance_klines"]
+    assert scraper["tasks"] == typed["tasks"] == ["materialize"]
+    assert scraper["cron"] == typed["cron"] == "*/15 * * * *"  # the defaults: both every 15 minutes
     assert scraper["retries"] == 2
     # Table maintenance runs daily, once the UTC day has closed: every table's after the branch retention.
     maintenance = found["dags"]["lake_maintenance_v1"]
@@ -156,6 +159,30 @@ def test_a_retry_after_a_slot_boundary_keeps_the_runs_slot(monkeypatch: pytest.M
     assert tries == ["2026-11-01-00:15", "2026-11-01-00:15"]
 
 
+def test_an_interval_of_several_slots_is_one_range() -> None:
+    from airflow_bridge.partitions import partition_range
+
+    typed = {
+        "data_interval_start": datetime(2026, 11, 1, 0, 15, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 11, 1, 0, 30, tzinfo=UTC),
+    }
+    assert partition_range(typed, 1) == ("2026-11-01-00:15", "2026-11-01-00:29")  # 15 one-minute slots
+    assert partition_range(typed, 15) == ("2026-11-01-00:15", "2026-11-01-00:15")  # one slot: no range
+
+
+def test_a_backfill_s_progress_names_the_asset_furthest_behind() -> None:
+    from airflow_bridge.graphql import backfill_progress
+
+    statuses = [
+        {"numPartitionsTargeted": 96, "numPartitionsMaterialized": 40, "numPartitionsFailed": 1},
+        {"numPartitionsTargeted": 96, "numPartitionsMaterialized": 7, "numPartitionsFailed": 0},
+    ]
+    data = {"assetBackfillStatuses": statuses}
+    answer = {"partitionBackfillOrError": {"status": "REQUESTED", "assetBackfillData": data}}
+    assert backfill_progress(answer) == "7 of 96 partitions done, 1 failed"
+    assert backfill_progress({"partitionBackfillOrError": {"status": "REQUESTED", "assetBackfillData": None}}) is None
+
+
 class _FrozenClock:
     """datetime with now() fixed: what a try starting at that moment would read from the clock."""
 
@@ -175,6 +202,7 @@ def bridge_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimul
         + f"LAKE_QUEUE__PREFIX=bridge-{secrets.token_hex(3)}\n"
         + f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
         + f"LAKE_PARTITIONS__CADENCE_MINUTES={CADENCE}\n"
+        + "LAKE_PARTITIONS__TYPED_EVERY_MINUTES=2\n"
     )
     yield path
     path.unlink(missing_ok=True)
@@ -338,45 +366,63 @@ def airflow_api(airflow_home: tuple[Path, dict[str, str]]) -> Iterator[tuple[str
         _stop_tree(standalone)
 
 
-def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
-    airflow_home: tuple[Path, dict[str, str]], hook: DagsterHook, workers: Workers, lake_settings: LakeSettings
-) -> None:
-    _, env = airflow_home
-    workers.start()
+def _dags_test(env: dict[str, str], dag_id: str, logical_date: str) -> str:
     run = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", "scraper_pipeline_v1", "2026-11-06T00:10:00+00:00"],
+        [str(BIN / "airflow"), "dags", "test", dag_id, logical_date],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "running trigger in line" in run.stdout + run.stderr  # each task deferred to DagsterRunTrigger
+    return run.stdout + run.stderr
+
+
+def _check_evaluations(hook: DagsterHook, run_id: str) -> int:
+    events = hook.query(
+        "query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events { __typename } } } }",
+        {"runId": run_id},
+    )["logsForRun"]["events"]
+    return sum(e["__typename"] == "AssetCheckEvaluationEvent" for e in events)
+
+
+def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
+    airflow_home: tuple[Path, dict[str, str]], hook: DagsterHook, workers: Workers, lake_settings: LakeSettings
+) -> None:
+    _, env = airflow_home
+    workers.start()
+    for logical_date in ("2026-11-06T00:11:00+00:00", "2026-11-06T00:12:00+00:00"):
+        output = _dags_test(env, "scraper_pipeline_v1", logical_date)
+        assert "running trigger in line" in output  # the task deferred to DagsterRunTrigger
     runs = hook.runs_tagged({"airflow/dag_id": "scraper_pipeline_v1"})
-    assert len(runs) == 3 and {r["status"] for r in runs} == {"SUCCESS"}
-    partitions = {tag["value"] for r in runs for tag in r["tags"] if tag["key"] == "dagster/partition"}
-    assert partitions == {"2026-11-06-00:09"}  # the interval [00:09, 00:10) that ends at the logical date
-    tasks = {t["value"] for r in runs for t in r["tags"] if t["key"] == "airflow/task_id"}
-    assert tasks == {"raw_binance_klines", "landing__signals", "market__klines"}  # one Dagster run per task
-    evaluations = [
-        e
-        for r in runs
-        for e in hook.query(
-            "query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events { __typename } } } }",
-            {"runId": r["runId"]},
-        )["logsForRun"]["events"]
-        if e["__typename"] == "AssetCheckEvaluationEvent"
-    ]
-    assert len(evaluations) >= 4  # the checks of signals and klines ran in those runs
+    # One Dagster run per slot carries the chain: raw landing, then its signal with the signal's checks.
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"SUCCESS"}
+    partitions = sorted(tag["value"] for r in runs for tag in r["tags"] if tag["key"] == "dagster/partition")
+    assert partitions == ["2026-11-06-00:10", "2026-11-06-00:11"]  # the intervals that end at the logical dates
+    assert all(_check_evaluations(hook, r["runId"]) == 3 for r in runs)  # signals_complete, ... passed or not
     table = open_catalog(lake_settings).load_table("landing.signals")
-    assert table.scan(row_filter="ds == '2026-11-06' and hr == 0 and min == 9").to_arrow().num_rows == 2
+    assert table.scan(row_filter="ds == '2026-11-06' and hr == 0 and min >= 10 and min <= 11").to_arrow().num_rows == 4
+    # The typed table every 2 minutes: its interval [00:10, 00:12) is ONE run over both slots (one
+    # spark-submit), tagged with the range, reading each slot's landing.
+    _dags_test(env, "scraper_typed_v1", "2026-11-06T00:12:00+00:00")
+    [typed] = hook.runs_tagged({"airflow/dag_id": "scraper_typed_v1"})
+    run_tags = {tag["key"]: tag["value"] for tag in typed["tags"]}
+    assert typed["status"] == "SUCCESS"
+    assert (run_tags["dagster/asset_partition_range_start"], run_tags["dagster/asset_partition_range_end"]) == (
+        "2026-11-06-00:10",
+        "2026-11-06-00:11",
+    )
+    assert _check_evaluations(hook, typed["runId"]) == 2  # no_null_partitions and typed_rows_committed
+    klines = open_catalog(lake_settings).load_table("market.klines")
+    window = "open_time >= '2026-11-06T00:10:00+00:00' and open_time < '2026-11-06T00:12:00+00:00'"
+    assert klines.scan(row_filter=window).to_arrow().num_rows == 4  # 2 symbols x 2 minutes
 
 
 def test_a_failing_dagster_run_fails_the_airflow_task(airflow_home: tuple[Path, dict[str, str]]) -> None:
     _, env = airflow_home
-    # No landing exists for this slot: the klines Spark job refuses to run, so the Dagster run fails.
+    # No landing exists for these slots: the klines Spark job refuses to run, so the Dagster run fails.
     run = subprocess.run(
-        [str(BIN / "airflow"), "tasks", "test", "scraper_pipeline_v1", "market__klines", "2026-11-07T00:10:00+00:00"],
+        [str(BIN / "airflow"), "tasks", "test", "scraper_typed_v1", "materialize", "2026-11-07T00:10:00+00:00"],
         env=env,
         capture_output=True,
         text=True,

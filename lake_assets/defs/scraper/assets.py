@@ -14,7 +14,7 @@ from lake.signals import publish_batch, read_signal
 from lake.tables import SIGNALS
 from lake_assets.context import SETTINGS, SLOTS
 from lake_assets.defs.scraper.landings import BINANCE_KLINES, LANDINGS, LandingDefinition, manifest_key
-from lake_assets.partitions import slots_of
+from lake_assets.partitions import BATCHED_TAG, slots_of
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
 from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
 from lake_contracts import checks, tables
@@ -42,9 +42,8 @@ def raw_landing_asset(landing: LandingDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: LandingConfig, queue: QueueResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         started = time.monotonic()
-        window = context.partition_time_window
         endpoints = queue.endpoints()
-        jobs = landing.jobs(window.start, window.end, endpoints)
+        jobs = landing.slot_jobs(slots_of(context, MINUTES), endpoints)
         for spec in jobs:
             endpoints.check_job(spec)  # the same checks as a worker's: refuse here, before anything is queued
         job_queue = queue.queue()
@@ -103,7 +102,7 @@ def signals(
         read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
         for slot in slots_of(context, MINUTES)
         for landing in LANDINGS
-        for spec in landing.jobs(slot.start, slot.end, endpoints)
+        for spec in landing.slot_jobs([slot], endpoints)
     ]
     publish_batch(lake_catalog, batch)  # one commit for the whole run, however many slots and landings
     return dg.MaterializeResult(
@@ -120,6 +119,7 @@ def signals(
     deps=[BINANCE_KLINES.asset_name, signals],
     description="Typed klines in market.klines from complete landings; one Spark submit per run, published by WAP.",
     kinds={"iceberg", "spark"},
+    tags={BATCHED_TAG: "typed_every_minutes"},  # one Spark submit per LAKE_PARTITIONS__TYPED_EVERY_MINUTES
     pool=table_pool(tables.KLINES),
     check_specs=audited_check_specs(
         ["market", "klines"],
@@ -131,7 +131,6 @@ def signals(
 def klines(
     context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
-    window = context.partition_time_window
-    specs = BINANCE_KLINES.jobs(window.start, window.end, queue.endpoints())
+    specs = BINANCE_KLINES.slot_jobs(slots_of(context, MINUTES), queue.endpoints())
     args = [arg for spec in specs for arg in ("--manifest", manifest_key(spec))]
     yield from write_audit_publish(context, spark, tables.KLINES, "klines_transform", args)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lake_contracts.manifest import manifest_key as manifest_key_under
+from lake_contracts.slots import Slot
 from scrapworker.endpoints import EndpointCatalog, TimeWindowPaging
 from scrapworker.landing import landing_prefix
 from scrapworker.protocol import JobSpec, ParamValue, TimeWindow
@@ -48,6 +50,11 @@ class LandingDefinition:
                     )
                 )
         return specs
+
+    def slot_jobs(self, slots: Sequence[Slot], endpoints: EndpointCatalog) -> list[JobSpec]:
+        """The jobs of each slot: a landing is keyed by its slot, so every reader (the signal, the typed
+        table) finds it whichever run, one slot or a range, landed it."""
+        return [spec for slot in slots for spec in self.jobs(slot.start, slot.end, endpoints)]
 
     def _chunks(
         self, start: datetime, end: datetime, params: dict[str, ParamValue], endpoints: EndpointCatalog
