@@ -25,7 +25,7 @@ import requests
 
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, StackError
-from lake_tools.stack.secrets import StackSecrets
+from lake_tools.stack.secrets import StackSecrets, write_private
 
 BIN = Path(sys.executable).parent
 ADMIN = "admin"
@@ -102,10 +102,8 @@ def environment(layout: AirflowLayout, dagster_url: str) -> dict[str, str]:
 
 def prepare(layout: AirflowLayout, secrets: StackSecrets, env: dict[str, str], generate_dags: list[str]) -> None:
     """airflow.cfg, the admin's password, the bridge DAGs for these settings, and the migrated database."""
-    from lake_tools.stack.stack import _write_private
-
-    _write_private(layout.home / "airflow.cfg", render_config(layout, secrets))
-    _write_private(layout.passwords_file, json.dumps({ADMIN: secrets.airflow_admin_password}))
+    write_private(layout.home / "airflow.cfg", render_config(layout, secrets))
+    write_private(layout.passwords_file, json.dumps({ADMIN: secrets.airflow_admin_password}))
     generated = subprocess.run([*generate_dags, "--out", str(layout.dags)], capture_output=True, text=True, check=False)
     if generated.returncode != 0:
         raise StackError(f"could not generate the bridge DAGs: {generated.stderr.strip()[-800:]}")

@@ -39,14 +39,15 @@ class StackSecrets:
         loaded = cls(**{key: value for key, value in stored.items() if key in known})
         if set(stored) != known:
             state_dir.mkdir(parents=True, exist_ok=True)
-            _write_private(path, json.dumps(asdict(loaded)))
+            write_private(path, json.dumps(asdict(loaded)))
         return loaded
 
 
-def _write_private(path: Path, body: str) -> None:
-    """Written 0600 from the start (a new file under a temporary name, then renamed over the old one)
-    rather than chmod-ed after a window of being readable."""
-    temporary = path.with_suffix(".tmp")
+def write_private(path: Path, body: str) -> None:
+    """A file only its owner reads (settings, passwords, keys): written 0600 from the start, under a
+    temporary name renamed over the old one, rather than chmod-ed after a window of being readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -8,14 +8,13 @@ settings model (lake.catalog_config.nessie_properties), so server and clients ca
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
-from lake_tools.stack.secrets import StackSecrets
+from lake_tools.stack.secrets import StackSecrets, write_private
 
 ENV_FILE_HEADER = """\
 # Written by `lake stack up` for the embedded stack; rewritten on every `up`, so edits here are lost.
@@ -132,7 +131,7 @@ class Stack:
 
     def write_env_file(self, path: Path, spark_cluster: bool = False) -> Path:
         body = ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in self.settings_env(spark_cluster).items())
-        _write_private(path, body)
+        write_private(path, body)
         return path
 
     def _cluster_running(self) -> bool:
@@ -148,7 +147,7 @@ class Stack:
         settings = load_settings(env_file=env_file)
         self._create_bucket(settings.nessie.warehouse_bucket)
         body = "".join(f"{key}={_escape_property(value)}\n" for key, value in nessie_properties(settings).items())
-        _write_private(workdir / "config" / "application.properties", body)
+        write_private(workdir / "config" / "application.properties", body)
 
     def _create_bucket(self, bucket: str) -> None:
         import boto3
@@ -188,14 +187,6 @@ class Stack:
                         cursor.execute(f'CREATE DATABASE "{database}"')
         finally:
             connection.close()
-
-
-def _write_private(path: Path, body: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(body)
-    path.chmod(0o600)
 
 
 def _escape_property(value: str) -> str:

@@ -173,3 +173,19 @@ def test_the_ds_hr_min_job_on_a_spark_standalone_cluster(own_stack: tuple[Stack,
     finally:
         down = run_lake("stack", "down", env=env)
     assert "spark-worker: stopped" in down.stdout and "spark-master: stopped" in down.stdout
+
+
+def test_a_secrets_file_from_before_the_platform_gains_its_keys_and_stays_private(tmp_path: Path) -> None:
+    """A LAKE_HOME made before `lake up` existed: its credentials stay, the Airflow keys are generated once."""
+    import json
+    import stat
+
+    from lake_tools.stack.secrets import StackSecrets
+
+    old = {"postgres_password": "kept-password", "s3_access_key_id": "kept-key", "s3_secret_access_key": "kept-secret"}
+    (tmp_path / "secrets.json").write_text(json.dumps(old))
+    upgraded = StackSecrets.load_or_create(tmp_path)
+    assert (upgraded.postgres_password, upgraded.s3_access_key_id) == ("kept-password", "kept-key")
+    assert upgraded.airflow_admin_password and upgraded.airflow_jwt_secret and len(upgraded.airflow_fernet_key) == 44
+    assert StackSecrets.load_or_create(tmp_path) == upgraded  # generated once, then read back
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
