@@ -156,7 +156,9 @@ class ForkserverRunLauncher(RunLauncher, ConfigurableClass):
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         pid = self._worker_pid(run)
         if pid is None:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run records no worker on this host")
+            # Not tagged yet (the worker can report its start before launch_run tags it) or another
+            # host's: the daemon fails a run on anything but RUNNING, so only a worker seen gone is failed.
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker recorded on this host yet")
         if _alive(pid):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
         return CheckRunHealthResult(WorkerStatus.NOT_FOUND, f"run worker {pid} is gone", run_worker_id=str(pid))

@@ -46,4 +46,4 @@ def test_unreachable_optional_services_warn_without_failing(lake_settings: LakeS
     )
     check = by_name(run_checks(settings), "Dagster webserver")
     assert not check.ok and not check.required
-    assert "dagster dev" in check.remedy
+    assert "lake up" in check.remedy
