@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +190,11 @@ def main() -> int:
         )
         resources = all_resources(env_file=str(env_file))
         queue, endpoints = resources["queue"].queue(), resources["queue"].endpoints()  # type: ignore[attr-defined]
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        slots = [Slot(now + timedelta(minutes=i), 1) for i in range(args.seed_slots)]
-        baseline = [seed_style(slot, queue, env_file, endpoints) for slot in slots]
+        baseline = []
+        for _ in range(args.seed_slots):  # each from the next slot boundary, never from one already past
+            baseline.append(
+                seed_style(Slot(datetime.now(UTC).replace(second=0, microsecond=0), 1), queue, env_file, endpoints)
+            )
     finally:
         subprocess.run([LAKE, "down"], env=env, capture_output=True, check=False)
         shutil.rmtree(home, ignore_errors=True)
