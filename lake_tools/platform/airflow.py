@@ -16,6 +16,7 @@ each component is its own process the platform starts, checks and stops by PID, 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def prepare(layout: AirflowLayout, secrets: StackSecrets, env: dict[str, str], g
         raise StackError(f"could not generate the bridge DAGs: {generated.stderr.strip()[-800:]}")
     migrate = subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"],
-        env=_process_env(env),
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=600,
@@ -175,9 +176,3 @@ def dag_ids(url: str, password: str) -> set[str]:
     response = requests.get(f"{url}/api/v2/dags", params={"limit": 100}, headers=headers, timeout=10)
     response.raise_for_status()
     return {dag["dag_id"] for dag in response.json()["dags"]}
-
-
-def _process_env(env: dict[str, str]) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **env}

@@ -59,6 +59,9 @@ class Platform:
         env = {"LAKE_ENV_FILE": str(self.stack.env_file), "LAKE_HOME": str(self.layout.home)}
         if offline:
             env["LAKE_CRAWLER__BASE_URLS"] = json.dumps({"binance": self.simulator_url})
+        if self.settings.dagster.postgres_url is None:
+            # Not set up yet (`status` or `down` before any `up`): nothing will be started with this env.
+            return env
         dagster_env = environment(self.settings, self.stack.env_file)
         return env | {
             key: dagster_env[key] for key in ("DAGSTER_HOME", "LAKE_DAGSTER__POSTGRES_URL", "DAGSTER_DISABLE_TELEMETRY")
