@@ -18,7 +18,11 @@ from jobs.reporting import Reporter, reporter
 from lake_contracts.slots import Slot, parse_utc, partition_to_slot, slots_between
 
 
-class JobInputError(ValueError):
+class JobError(Exception):
+    """A job that cannot finish for a reason its message states in one line (no Java stack trace)."""
+
+
+class JobInputError(JobError, ValueError):
     """Arguments or inputs a job cannot work with; the message says which."""
 
 
@@ -118,7 +122,7 @@ def ensure_table(
 
 
 def run_main(main: Callable[[Reporter], None]) -> None:
-    """Run a job's main with its reporter; a JobInputError becomes one clear `error:` line and exit 2.
+    """Run a job's main with its reporter; a JobError becomes one clear `error:` line and exit 2.
 
     The line goes to stderr (spark-submit's callers show it) and, under Dagster, into the run as an error
     log event. The exit happens after the Pipes session closed, so Dagster sees a clean close and a code.
@@ -127,7 +131,7 @@ def run_main(main: Callable[[Reporter], None]) -> None:
     with reporter() as report:
         try:
             main(report)
-        except JobInputError as exc:
+        except JobError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             report.log(f"error: {exc}", error=True)
             code = 2

@@ -33,7 +33,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import JobInputError, current_catalog, run_main, spark_session, table_exists
+from jobs.common import JobError, JobInputError, current_catalog, run_main, spark_session, table_exists
 from jobs.reporting import Reporter
 from lake_contracts.slots import parse_utc, slot_containing
 
@@ -148,8 +148,14 @@ def _call(
         try:
             return spark.sql(f"CALL {catalog}.system.{procedure}({named})").collect()[0]
         except Exception as exc:  # py4j's error classes are not public; the Java class name says what it was
-            if attempt == conflict_retries or not any(name in str(exc) for name in CONFLICTS):
+            if not any(name in str(exc) for name in CONFLICTS):
                 raise
+            if attempt == conflict_retries:
+                raise JobError(
+                    f"{procedure} on {arguments['table']} was overtaken by other commits on all "
+                    f"{attempt + 1} attempts: its writers commit faster than it rewrites; run it while they "
+                    "pause (in Dagster the table's pool makes them take turns)"
+                ) from None
             if report is not None:
                 report.log(f"{procedure}: a writer committed first ({_first_line(exc)}); planning again")
             time.sleep(min(30.0, 1.0 + attempt) + random.uniform(0, 1))  # noqa: S311 jitter, not security
