@@ -26,6 +26,7 @@ from tests.support import LAKE, REPO_ROOT, clean_environ, free_port_base, make_l
 
 # Screenshots of every page the browser tests look at: CI keeps this folder as the run's artifacts.
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+LOGS = REPO_ROOT / "test-artifacts" / "platform-logs"
 
 
 @dataclass
@@ -115,4 +116,7 @@ def platform() -> Iterator[RunningPlatform]:
     finally:
         # Whatever a test did, stop everything by PID; the last test asserts that this leaves nothing.
         subprocess.run([LAKE, "down"], env=env, capture_output=True, timeout=300, check=False)
+        # Every process's log (Airflow's task logs included) stays with the run's artifacts.
+        shutil.rmtree(LOGS, ignore_errors=True)
+        shutil.copytree(home / "logs", LOGS, dirs_exist_ok=True)
         shutil.rmtree(home, ignore_errors=True)
