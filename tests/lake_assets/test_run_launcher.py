@@ -1,0 +1,45 @@
+"""lake_assets.run_launcher on the embedded instance (PostgreSQL): what its runs need before they start."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+import pytest
+from dagster import DagsterInstance
+
+from lake.settings import LakeSettings
+from lake_assets.run_launcher import ensure_pools
+from lake_tools import dagster_home
+
+
+def test_new_pools_get_their_default_limit_once_whoever_launches_at_once(
+    lake_settings: LakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster's own first claim of a new pool fails a run on PostgreSQL when another run claims it at the
+    # same moment; launchers (the webserver's, the daemon's) creating it together must not fail.
+    assert lake_settings.dagster.postgres_url is not None
+    monkeypatch.setenv("LAKE_DAGSTER__POSTGRES_URL", lake_settings.dagster.postgres_url.get_secret_value())
+    home = dagster_home.prepare(lake_settings)
+    instances = [DagsterInstance.from_config(str(home)) for _ in range(4)]
+    pools = {f"iceberg/t_{secrets.token_hex(4)}_{n}" for n in range(8)}
+    start, errors = threading.Barrier(len(instances)), []
+
+    def launcher(instance: DagsterInstance) -> None:
+        start.wait()
+        try:
+            ensure_pools(instance, pools)
+        except Exception as exc:  # any error is the finding
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=launcher, args=(instance,)) for instance in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors
+    limits = {p.name: (p.limit, p.from_default) for p in instances[0].event_log_storage.get_pool_limits()}
+    assert {pool: limits.get(pool) for pool in pools} == dict.fromkeys(pools, (1, True))
+    for instance in instances:
+        instance.dispose()
