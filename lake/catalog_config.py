@@ -95,6 +95,8 @@ def spark_conf(settings: LakeSettings) -> dict[str, str]:
         "spark.pyspark.driver.python": str(spark.python),
         "spark.ui.showConsoleProgress": "false",
     }
+    if spark.driver_java_options:
+        conf["spark.driver.extraJavaOptions"] = spark.driver_java_options
     jars = spark_jars(spark.jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)

@@ -46,6 +46,7 @@ def test_env_file_location_follows_lake_env_file_then_lake_home(tmp_path: Path) 
         ("LAKE_QUEUE__URL", "http://127.0.0.1:6379", "expected redis://host:port/db"),
         ("LAKE_SPARK__MASTER", "yarn", "expected local[*], local[N] or spark://host:port"),
         ("LAKE_SPARK__DRIVER_MEMORY", "lots", "expected a JVM memory size"),
+        ("LAKE_SPARK__DRIVER_JAVA_OPTIONS", "-Xmx1g; rm -rf /", "expected JVM options such as"),
         ("LAKE_PARTITIONS__CADENCE_MINUTES", "7", "expected minutes that divide an hour"),
         ("LAKE_PARTITIONS__START", "2026-11-01T00:00:30Z", "expected a whole minute"),
         ("LAKE_STACK__PORT_BASE", "80", "greater than or equal to 1024"),
