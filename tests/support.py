@@ -22,9 +22,13 @@ LAKE = str(Path(sys.executable).parent / "lake")
 def free_port_base(start: int = 40000, stop: int = 55000, step: int = 200) -> int:
     """A port base whose every stack port is free now, so tests never collide with a running stack.
 
-    The scan starts at a random place so that two test runs starting together rarely pick the same base.
+    The scan starts at a random place so that two test runs starting together rarely pick the same base;
+    under pytest-xdist each worker scans only its own share of the bases, so workers never race for one.
     """
     bases = list(range(start, stop, step))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or unset without xdist
+    if worker:
+        bases = bases[int(worker.removeprefix("gw")) :: int(os.environ["PYTEST_XDIST_WORKER_COUNT"])]
     first = random.randrange(len(bases))
     for base in bases[first:] + bases[:first]:
         if all(_port_free(port) for port in StackLayout(Path("/"), base).all_ports().values()):
