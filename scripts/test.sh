@@ -9,4 +9,4 @@ echo "==> ruff format";  ruff format --check .
 echo "==> mypy";         mypy
 # Two workers (pytest-xdist), a whole test module per worker so a module's services start once: much of
 # the suite waits on schedules and JVM start-ups, and one worker's wait is the other's CPU time.
-echo "==> pytest";       pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile "$@"
+echo "==> pytest";       pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

@@ -26,6 +26,28 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ[key]
 
 
+# The modules that take minutes (Spark submits, Airflow, the platform), longest first as CI's --durations
+# show them: the workers start on these and finish on the quick ones together (test.sh keeps this order
+# with --no-loadscope-reorder; xdist would otherwise order modules by their number of tests).
+SLOW_MODULES = [
+    "tests/lake_assets/test_assets.py",
+    "tests/jobs/test_spark_jobs.py",
+    "tests/platform/test_platform.py",
+    "tests/airflow_bridge/test_bridge.py",
+    "tests/lake_assets/test_wap.py",
+    "tests/lake/test_stack.py",
+    "tests/jobs/test_maintenance.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.partition("::")[0]
+        return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=rank)  # stable: within a module, and among the rest, the collection order stays
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     home = make_lake_home("lake-test-")
