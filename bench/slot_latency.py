@@ -35,10 +35,10 @@ import requests  # noqa: E402
 
 from lake.settings import load_settings  # noqa: E402
 from lake.spark_submit import submit  # noqa: E402
-from lake_assets.defs.scraper.landings import BINANCE_KLINES, manifest_key  # noqa: E402
 from lake_assets.resources import all_resources  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
 from lake_tools.platform import airflow  # noqa: E402
+from scrapworker.landings import load_landings, manifest_key  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
 from tests.support import LAKE, clean_environ, free_port_base, make_lake_home  # noqa: E402
@@ -125,7 +125,9 @@ def seed_style(slot: Slot, queue: JobQueue, settings_env: Path, endpoints: objec
     launched = slot.end.timestamp()
     specs = [
         spec.model_copy(update={"job_id": spec.job_id + ".seed"})
-        for spec in BINANCE_KLINES.jobs(slot.start, slot.end, endpoints)  # type: ignore[arg-type]
+        for landing in load_landings(endpoints)  # type: ignore[arg-type]
+        if landing.typed == "klines"
+        for spec in landing.jobs(slot.start, slot.end, endpoints)  # type: ignore[arg-type]
     ]
     for spec in specs:
         queue.enqueue(spec)

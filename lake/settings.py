@@ -218,6 +218,8 @@ class CrawlerSettings(_Section):
 
     # None: the shipped Binance endpoints (scrapworker/config/binance.yaml).
     endpoints_file: Path | None = None
+    # None: the shipped landings (scrapworker/config/landings.yaml): what each slot crawls.
+    landings_file: Path | None = None
     # Point an API of the endpoint file elsewhere, as JSON: {"binance": "http://127.0.0.1:8090"}.
     base_urls: dict[str, str] = Field(default_factory=dict)
     request_timeout_seconds: float = Field(30.0, gt=0)
@@ -335,6 +337,26 @@ class PartitionSettings(_Section):
         return self
 
 
+class HistorySettings(_Section):
+    """History before the slot partitions (lake_assets/defs/history): one partition a month, so years of
+    1-minute data are ~100 Dagster keys, and a backfill of any range is one run and one Spark submit."""
+
+    # The first month offered; Binance Spot's first whole month by default. Ends where the slots start.
+    start: datetime = datetime(2017, 8, 1, tzinfo=UTC)
+    # How long a history run's crawl may take in all before the step fails (its jobs keep their landings).
+    wait_hours: float = Field(12.0, gt=0, le=24 * 14)
+    # Signal rows per commit: bounded, so a decade of history is tens of commits, not one huge one.
+    signal_batch: int = Field(1000, ge=1, le=100_000)
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: datetime) -> datetime:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if (value.day, value.hour, value.minute, value.second, value.microsecond) != (1, 0, 0, 0, 0):
+            raise ValueError("expected the first of a month at 00:00 UTC, e.g. 2025-01-01T00:00:00Z")
+        return value
+
+
 class MaintenanceSettings(_Section):
     """Table maintenance (lake_assets/defs/maintenance): when it runs and how much history it keeps."""
 
@@ -365,7 +387,17 @@ class LakeSettings(BaseSettings):
     dagster: DagsterSettings = DagsterSettings()
     airflow: AirflowSettings = AirflowSettings()
     partitions: PartitionSettings = PartitionSettings()
+    history: HistorySettings = HistorySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+
+    @model_validator(mode="after")
+    def _history_before_slots(self) -> LakeSettings:
+        if self.history.start >= self.partitions.start:
+            raise ValueError(
+                f"history.start: {self.history.start:%Y-%m-%d} is not before partitions.start "
+                f"{self.partitions.start:%Y-%m-%d} (history ends where the slot partitions begin)"
+            )
+        return self
 
 
 def _require_http_url(value: str) -> None:

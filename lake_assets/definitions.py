@@ -2,7 +2,8 @@
 
 Each domain under defs/ brings its assets and checks; the resources (all built from the one settings
 model) and the executor are set here once. Asset groups mirror the seed's four pipelines: hello,
-static, partitioned, scraper; a fifth, maintenance, keeps every table's files and history in bounds.
+static, partitioned, scraper; history loads months of the scraper's landings before the slots; and
+maintenance keeps every table's files and history in bounds.
 Runs execute in process: at minute cadence a run's own start-up is the cost to avoid (DESIGN.md §4:
 12 s launch to finish with defaults, 2.3 s in process).
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lake_assets.defs import hello, maintenance, scraper, seed
+from lake_assets.defs import hello, history, maintenance, scraper, seed
 from lake_assets.resources import all_resources
 
 defs = dg.Definitions.merge(
     hello.defs,
     seed.defs,
     scraper.defs,
+    history.defs,
     maintenance.defs,
     dg.Definitions(resources=all_resources(), executor=dg.in_process_executor),
 )

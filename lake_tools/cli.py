@@ -95,6 +95,22 @@ def cmd_doctor(settings: LakeSettings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(settings: LakeSettings, _: argparse.Namespace) -> int:
+    """The settings (already loaded), the endpoint file and the landings file, each error with its line."""
+    from scrapworker.endpoints import catalog_for
+    from scrapworker.landings import BUILTIN_LANDINGS, landings_for
+
+    catalog = catalog_for(settings.crawler)
+    landings = landings_for(settings.crawler)
+    print(f"settings: ok; endpoints: {len(catalog.endpoints)} ({', '.join(catalog.endpoints)})")
+    print(f"landings ({settings.crawler.landings_file or BUILTIN_LANDINGS}):")
+    for landing in landings:
+        extras = [f"typed: {landing.typed}"] * bool(landing.typed) + ["history"] * landing.history
+        values = ", ".join("/".join(str(v) for v in params.values()) for params in landing.param_sets)
+        print(f"  {landing.asset_name}: {landing.endpoint} x {len(landing.param_sets)} ({values})", *extras, sep="; ")
+    return 0
+
+
 def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
     from lake.catalog_config import redact
 
@@ -181,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_bootstrap
     )
     commands.add_parser("doctor", help="check every component, with remedies").set_defaults(handler=cmd_doctor)
+    commands.add_parser(
+        "validate", help="check the settings, the endpoint file and the landings file (errors with lines)"
+    ).set_defaults(handler=cmd_validate)
     commands.add_parser("settings", help="print the effective settings, secrets masked").set_defaults(
         handler=cmd_settings
     )
@@ -223,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(settings, args)
     except Exception as exc:
         from lake_tools.stack import StackError
+        from scrapworker.yaml_config import ConfigError
 
-        if isinstance(exc, StackError | SettingsError):
+        if isinstance(exc, StackError | SettingsError | ConfigError):
             print(f"lake: {exc}", file=sys.stderr)
             return 1
         raise

@@ -109,13 +109,13 @@ def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
     import dagster as dg
 
     from lake_assets.definitions import checks_for
-    from lake_assets.defs.scraper.assets import RAW_LANDINGS, klines, signals
+    from lake_assets.defs.scraper.assets import ASSETS
     from lake_assets.resources import all_resources
     from lake_tools.dagster_home import environment
 
     os.environ.update({k: v for k, v in environment(settings).items() if k.startswith(("DAGSTER_", "LAKE_DAGSTER"))})
     instance = dg.DagsterInstance.get()
-    assets = [*RAW_LANDINGS, signals, klines]
+    assets = ASSETS.assets
     checks = checks_for(assets)
     slots = last_complete_slots(settings, count)
     say(
@@ -139,12 +139,13 @@ def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
             say(f"       FAILED in {time.monotonic() - started:.1f} s: {_first_failure(result)}")
             continue
         meta = _metadata(result)
-        landing = meta.get(RAW_LANDINGS[0].key.to_user_string(), {})
+        landed = [meta.get(asset.key.to_user_string(), {}) for asset in ASSETS.raw]
+        records, pages, size = (sum(m.get(name, 0) for m in landed) for name in ("records", "pages", "bytes"))
         checks_passed = sum(1 for e in result.get_asset_check_evaluations() if e.passed)
         evaluations = len(result.get_asset_check_evaluations())
         say(
-            f"       landed {landing.get('records')} records in {landing.get('pages')} pages "
-            f"({landing.get('bytes')} bytes); signals {meta.get('landing/signals', {}).get('rows')}; "
+            f"       landed {records} records in {pages} pages ({size} bytes); "
+            f"signals {meta.get('landing/signals', {}).get('rows')}; "
             f"klines {meta.get('market/klines', {}).get('rows')} rows; checks {checks_passed}/{evaluations} passed; "
             f"{time.monotonic() - started:.1f} s"
         )

@@ -15,7 +15,7 @@ class SimulatorConfig:
     ban_after_violations: int = 3  # this many 429s (over the server's life, or since the last ban ended) -> 418
     ban_seconds: float = 120.0
     latency_seconds: float = 0.0  # sleep before answering each request (lets tests kill a worker mid-job)
-    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
     history_start_ms: int = 1_502_942_400_000  # 2017-08-17T04:00Z; no data before it
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ TRADES_PER_AGG_TRADE = 2
 
 
 # Plausible price levels for the default symbols; any other symbol gets one hashed from its name.
-BASE_PRICES = {"BTCUSDT": 30_000.0, "ETHUSDT": 2_000.0, "BNBUSDT": 300.0}
+BASE_PRICES = {"BTCUSDT": 30_000.0, "ETHUSDT": 2_000.0, "BNBUSDT": 300.0, "SOLUSDT": 150.0, "XRPUSDT": 0.5}
 QUOTE_TURNOVER_PER_MINUTE = 300_000.0  # quote-asset volume traded per minute, sets every volume
 KNOWN_QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 

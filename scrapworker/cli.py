@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from lake.settings import LakeSettings, SettingsError, load_settings
-from scrapworker.endpoints import ConfigError, catalog_for, load_catalog
+from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, catalog_for, load_catalog
+from scrapworker.landings import load_landings
 from scrapworker.protocol import JobSpec, ParamValue, first_errors, parse_message
 from scrapworker.queue import JobQueue
 
@@ -90,6 +91,9 @@ def cmd_dlq_requeue(settings: LakeSettings, args: argparse.Namespace) -> int:
 def cmd_validate_config(_: LakeSettings | None, args: argparse.Namespace) -> int:
     catalog = load_catalog(args.file)
     print(f"{args.file}: ok ({len(catalog.endpoints)} endpoints: {', '.join(catalog.endpoints)})")
+    if args.landings:
+        landings = load_landings(catalog, args.landings)
+        print(f"{args.landings}: ok ({len(landings)} landings: {', '.join(landing.name for landing in landings)})")
     return 0
 
 
@@ -140,8 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--all", action="store_true")
     requeue.set_defaults(handler=cmd_dlq_requeue)
 
-    validate = commands.add_parser("validate-config", help="check an endpoint file; every error with its line")
-    validate.add_argument("file", type=Path)
+    validate = commands.add_parser(
+        "validate-config", help="check an endpoint file (and a landings file against it); every error with its line"
+    )
+    validate.add_argument("file", type=Path, nargs="?", default=BUILTIN_CONFIG, help="default: the shipped one")
+    validate.add_argument("--landings", type=Path, help="a landings file to check against the endpoint file")
     validate.set_defaults(handler=cmd_validate_config, needs_settings=False)
 
     return parser

@@ -9,23 +9,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lake.settings import CrawlerSettings
 from scrapworker.protocol import JobSpec, ParamValue, TimeWindow, clip
+from scrapworker.yaml_config import ConfigError, read_yaml, validate
+
+__all__ = ["ConfigError", "EndpointCatalog", "JobRejectedError", "catalog_for", "load_catalog", "parse_catalog"]
 
 BUILTIN_CONFIG = Path(__file__).parent / "config" / "binance.yaml"
-
-
-class ConfigError(ValueError):
-    """An endpoint file that cannot be used; `problems` holds one 'path (line N): message' per error."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
-        self.problems = problems
 
 
 class JobRejectedError(ValueError):
@@ -297,60 +291,5 @@ def catalog_for(settings: CrawlerSettings) -> EndpointCatalog:
 
 
 def parse_catalog(text: str, source: str) -> EndpointCatalog:
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        raise ConfigError(source, [f"({where}): not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(source, ["(line 1): expected a mapping with version, rate_limits, apis, endpoints"])
-    try:
-        return EndpointCatalog.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(source, [line for error in exc.errors() for line in _describe(error, root)]) from None
-
-
-def _describe(error: Any, root: yaml.Node | None) -> list[str]:
-    loc = [part for part in error["loc"] if not (isinstance(part, str) and part in _UNION_TAGS)]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    if error["type"] == "value_error" and not loc:
-        # Cross-reference errors from the catalog validator carry their own paths, one per line.
-        found = []
-        for problem in message.splitlines():
-            path, _, text = problem.partition(": ")
-            found.append(_located([int(p) if p.isdigit() else p for p in path.split(".")], text, root))
-        return found
-    field, _, rest = message.partition(": ")
-    if error["type"] == "value_error" and rest and re.fullmatch(r"[a-z_]+", field):
-        loc, message = [*loc, field], rest  # a section's own validator names the field it means
-    return [_located(loc, message, root)]
-
-
-def _located(loc: list[Any], message: str, root: yaml.Node | None) -> str:
-    dotted = ".".join(str(part) for part in loc) or "(top level)"
-    line = _line_of(root, loc)
-    return f"{dotted} (line {line}): {message}" if line else f"{dotted}: {message}"
-
-
-_UNION_TAGS = {"one_shot", "time_window", "offset", "cursor", "int", "str"}
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    """The 1-based line of the YAML node at `loc`, or of the deepest ancestor that exists."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                break
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
+    data, root = read_yaml(text, source, "version, rate_limits, apis, endpoints")
+    return validate(EndpointCatalog, data, root, source)

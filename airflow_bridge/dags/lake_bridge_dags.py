@@ -152,6 +152,9 @@ PIPELINES = json.loads(
       "raw_binance_klines"
      ],
      [
+      "raw_binance_ticker_24hr"
+     ],
+     [
       "landing",
       "signals"
      ]

@@ -6,6 +6,7 @@ PostgreSQL instance exactly as `lake dagster` does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -20,17 +21,23 @@ import pytest
 from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
+from lake_assets.context import LANDINGS
 from lake_assets.definitions import defs
 from lake_assets.defs.hello.assets import hello
-from lake_assets.defs.scraper.assets import RAW_LANDINGS, klines, signals
+from lake_assets.defs.history import HISTORY
+from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
+from lake_assets.landing_assets import grain_assets
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from lake_assets.resources import SparkResource
+from lake_assets.resources import SparkResource, all_resources
 from lake_assets.wap import table_pool
 from lake_tools.stack import Stack
+from scrapworker.endpoints import catalog_for
+from scrapworker.landings import BUILTIN_LANDINGS, load_landings
 from scrapworker.protocol import JobState
 from scrapworker.queue import JobQueue
 from tests.lake_assets.runs import (
+    QUIET,
     check_results,
     materialize,
     materialized_keys,
@@ -66,8 +73,12 @@ def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
         "seed/partitioned_data": "partitioned",
         "seed/partitioned_data_report": "partitioned",
         "raw_binance_klines": "scraper",
+        "raw_binance_ticker_24hr": "scraper",
         "landing/signals": "scraper",
         "market/klines": "scraper",
+        "history/raw_binance_klines": "history",
+        "history/landing/signals": "history",
+        "history/market/klines": "history",
         "maintenance/wap_branches": "maintenance",
         "maintenance/seed/static_data": "maintenance",
         "maintenance/seed/partitioned_data": "maintenance",
@@ -86,16 +97,26 @@ def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
         "landing/signals:no_null_partitions",
         "market/klines:no_null_partitions",
         "market/klines:typed_rows_committed",
+        "history/landing/signals:no_null_partitions",
+        "history/market/klines:no_null_partitions",
+        "history/market/klines:typed_rows_committed",
     }
     # The Spark tables are published by write-audit-publish: one writer per table at a time.
     spark_tables = {"seed/static_data": "seed.static_data", "seed/partitioned_data": "seed.partitioned_data"}
-    for key, table in (spark_tables | {"market/klines": "market.klines"}).items():
+    klines = {"market/klines": "market.klines", "history/market/klines": "market.klines"}
+    for key, table in (spark_tables | klines).items():
         assert graph.get(dg.AssetKey.from_user_string(key)).pools == {table_pool(table)}
     # A table's maintenance takes turns with its writers (signals included): no commit overtakes the other.
     for table in ("seed.static_data", "seed.partitioned_data", "landing.signals", "market.klines"):
         writer = graph.get(dg.AssetKey(table.split(".")))
         maintenance = graph.get(dg.AssetKey(["maintenance", *table.split(".")]))
         assert maintenance.pools == writer.pools == {table_pool(table)}
+        history = (
+            graph.get(dg.AssetKey(["history", *table.split(".")]))
+            if table in ("landing.signals", "market.klines")
+            else writer
+        )
+        assert history.pools == writer.pools  # the history grain writes the same tables, in the same turns
     assert graph.get(dg.AssetKey(["market", "klines"])).parent_keys == {
         dg.AssetKey("raw_binance_klines"),
         dg.AssetKey(["landing", "signals"]),
@@ -255,18 +276,69 @@ def test_a_spec_evolved_table_fails_the_blocking_check_and_the_run_stays_off_mai
 def test_the_scraper_pipeline_for_a_slot(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings
 ) -> None:
-    result = materialize([*RAW_LANDINGS, signals, klines], dagster_env, partition_key=SLOT)
+    result = materialize(ASSETS.assets, dagster_env, partition_key=SLOT)
     assert result.success
+    symbols = len(LANDINGS[0].param_sets)
     landing = metadata(result, "raw_binance_klines")
-    assert (landing["jobs"], landing["records"], landing["pages"]) == (2, 30, 2)  # BTC and ETH, 15 klines each
-    assert metadata(result, "landing/signals")["rows"] == 2
-    assert metadata(result, "market/klines")["rows"] == 30
+    assert (landing["jobs"], landing["records"], landing["pages"]) == (symbols, 15 * symbols, symbols)  # a page each
+    ticker = metadata(result, "raw_binance_ticker_24hr")  # landed raw: a snapshot per symbol, no typed table
+    assert (ticker["jobs"], ticker["records"]) == (len(LANDINGS[1].param_sets),) * 2
+    assert metadata(result, "landing/signals")["rows"] == symbols + len(LANDINGS[1].param_sets)
+    assert metadata(result, "market/klines")["rows"] == 15 * symbols
     assert all(check_results(result).values()), check_results(result)
     assert set(check_results(result)) >= {
         "landing/signals:signals_complete",
         "landing/signals:landing_matches_signal",
         "market/klines:typed_rows_committed",  # reported by the Spark job through Pipes
     }
+
+
+@pytest.mark.spark
+def test_a_month_of_history_for_a_symbol_added_by_one_line_lands_in_the_same_tables_in_one_run(
+    dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
+) -> None:
+    """The history grain: one monthly key, one run, one Spark submit, the same signals table, typed table
+    and checks as the slots; and the landings come from the file, so one line adds a symbol."""
+    path = tmp_path / "landings.yaml"
+    path.write_text(
+        BUILTIN_LANDINGS.read_text().replace("        - SOLUSDT\n", "        - SOLUSDT\n        - XRPUSDT\n")
+    )
+    landings = tuple(landing for landing in load_landings(catalog_for(lake_settings.crawler), path) if landing.history)
+    grain = dataclasses.replace(HISTORY, landings=landings)
+    history = grain_assets(grain)
+    result = dg.materialize(
+        [*history.assets, *history.checks],
+        partition_key="2026-10",
+        resources=all_resources(env_file=str(dagster_env)),
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
+    )
+    assert result.success
+    symbols, october = len(landings[0].param_sets), 31 * 1440
+    assert symbols == 5
+    raw = metadata(result, "history/raw_binance_klines")
+    # One job per symbol for the month, 45 pages each (44 full, 1 short): no page more than the rows need.
+    assert (raw["jobs"], raw["records"], raw["pages"]) == (symbols, symbols * october, symbols * 45)
+    assert (
+        metadata(result, "history/landing/signals")["rows"],
+        metadata(result, "history/landing/signals")["commits"],
+    ) == (symbols, 1)
+    assert metadata(result, "history/market/klines")["rows"] == symbols * october
+    assert check_results(result) == {
+        "history/landing/signals:no_null_partitions": True,
+        "history/landing/signals:signals_complete": True,
+        "history/landing/signals:landing_matches_signal": True,
+        "history/market/klines:no_null_partitions": True,
+        "history/market/klines:typed_rows_committed": True,
+    }
+    catalog = open_catalog(lake_settings)
+    added = catalog.load_table("market.klines").scan(row_filter="symbol == 'XRPUSDT'").to_arrow()
+    assert added.num_rows == october  # the new symbol, typed beside the others
+    signals_rows = catalog.load_table("landing.signals").scan(row_filter="ds == '2026-10-01'").to_arrow().to_pylist()
+    history_jobs = sorted(row["job_id"] for row in signals_rows if row["endpoint"] == "klines")
+    assert history_jobs == sorted(
+        f"binance.klines.{p['symbol']}-1m.20261001T0000-20261101T0000" for p in landings[0].param_sets
+    )
 
 
 @pytest.mark.spark

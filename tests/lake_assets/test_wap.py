@@ -24,8 +24,8 @@ from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.storage import s3_client
-from lake_assets.defs.scraper.assets import klines
-from lake_assets.defs.scraper.landings import BINANCE_KLINES
+from lake_assets.context import LANDINGS
+from lake_assets.defs.scraper.assets import TYPED
 from lake_assets.defs.seed.assets import partitioned_data, static_data
 from lake_assets.wap import table_pool
 from lake_contracts.slots import partition_to_slot
@@ -37,13 +37,21 @@ from scrapworker.landing import Landing
 from tests.lake_assets.runs import check_results, materialize, metadata, step_failure, wap_branch_in
 
 KLINES = "market.klines"
+klines = TYPED["klines"]
+# A 15-minute slot lands 15 klines per configured symbol.
+SLOT_ROWS = 15 * sum(len(landing.param_sets) for landing in LANDINGS if landing.typed == "klines")
 
 
 def land_slot(settings: LakeSettings, simulator: MarketSimulator, key: str, null_open_time: bool = False) -> list[str]:
     """Land the slot's kline jobs (the klines asset's own specs and keys) from the simulator, as a worker
     would; with `null_open_time`, the first kline of the first page arrives without its open time."""
     slot = partition_to_slot(key, settings.partitions.cadence_minutes)
-    specs = BINANCE_KLINES.jobs(slot.start, slot.end, catalog_for(settings.crawler))
+    specs = [
+        spec
+        for landing in LANDINGS
+        if landing.typed == "klines"
+        for spec in landing.jobs(slot.start, slot.end, catalog_for(settings.crawler))
+    ]
     for index, spec in enumerate(specs):
         query_params = {
             "symbol": str(spec.params["symbol"]),
@@ -93,11 +101,11 @@ def test_a_passing_run_is_merged_and_a_failing_run_never_reaches_main(
         "market/klines:typed_rows_committed": True,
     }
     published = metadata(passed, "market/klines")
-    assert published["rows"] == 30 and published["target_hash"] == before
+    assert published["rows"] == SLOT_ROWS and published["target_hash"] == before
     assert nessie.hash_of("main") == published["merged_hash"] != before
     assert passed.run_id[:8] in published["nessie_branch"]
     assert published["nessie_branch"] not in {branch.name for branch in nessie.branches("wap-")}
-    assert klines_of(lake_settings, good) == duckdb_klines_of(lake_settings, good) == 30
+    assert klines_of(lake_settings, good) == duckdb_klines_of(lake_settings, good) == SLOT_ROWS
 
     # Failing: one kline without its open time lands in a NULL partition on the branch; main stays put.
     bad = land_slot(lake_settings, simulator, "2026-11-06-00:15", null_open_time=True)
@@ -115,10 +123,10 @@ def test_a_passing_run_is_merged_and_a_failing_run_never_reaches_main(
 
     assert nessie.hash_of("main") == before  # the done-when: main at its previous commit
     assert klines_of(lake_settings, bad) == duckdb_klines_of(lake_settings, bad) == 0
-    assert klines_of(lake_settings, good) == 30
+    assert klines_of(lake_settings, good) == SLOT_ROWS
     branch = wap_branch_in(step_failure(failed))
     assert failed.run_id[:8] in branch and branch in {b.name for b in nessie.branches("wap-")}
-    assert klines_of(lake_settings, bad, branch=branch) == 30  # kept for inspection, with the run's rows
+    assert klines_of(lake_settings, bad, branch=branch) == SLOT_ROWS  # kept for inspection, with the run's rows
 
 
 @pytest.mark.spark

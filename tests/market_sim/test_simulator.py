@@ -274,7 +274,7 @@ def test_ticker_for_one_several_or_all_symbols(simulator: MarketSimulator) -> No
     assert one["count"] == one["lastId"] - one["firstId"] + 1
     assert float(one["lowPrice"]) <= float(one["lastPrice"]) <= float(one["highPrice"])
     every = get(simulator, TICKER).json()
-    assert [ticker["symbol"] for ticker in every] == ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
+    assert [ticker["symbol"] for ticker in every] == ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"]
     several = get(simulator, TICKER, symbols='["BNBUSDT","BTCUSDT"]').json()
     assert [ticker["symbol"] for ticker in several] == ["BNBUSDT", "BTCUSDT"]
     mini = get(simulator, TICKER, symbol="ETHUSDT", type="MINI").json()

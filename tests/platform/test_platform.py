@@ -21,7 +21,11 @@ import pytest
 import requests
 
 from lake.catalog import open_catalog
+from scrapworker.endpoints import load_catalog
+from scrapworker.landings import load_landings
 from tests.platform.conftest import SCREENSHOTS, RunningPlatform
+
+LANDINGS = load_landings(load_catalog())  # the shipped files, as the platform runs them
 
 pytestmark = pytest.mark.platform
 
@@ -194,7 +198,10 @@ def test_airflow_schedules_consecutive_slots_through_dagster(
         when = slot.start
         rows = signals.scan(row_filter=f"ds == '{when:%Y-%m-%d}' and hr == {when.hour} and min == {when.minute}")
         jobs = sorted(rows.to_arrow().column("job_id").to_pylist())  # one signal per landing
-        assert [job.split(".")[2] for job in jobs] == ["BTCUSDT-1m", "ETHUSDT-1m"], jobs
+        expected = [
+            f"{landing.endpoint}.{'-'.join(map(str, p.values()))}" for landing in LANDINGS for p in landing.param_sets
+        ]
+        assert sorted(".".join(job.split(".")[1:3]) for job in jobs) == sorted(expected), jobs
 
     # The typed table: the typed DAG's scheduled runs type the landed slots, one run per interval.
     def typed_runs_covering_the_slots() -> list[dict[str, Any]] | None:
@@ -209,7 +216,8 @@ def test_airflow_schedules_consecutive_slots_through_dagster(
     for slot in covered:
         end = slot.start + timedelta(minutes=1)
         window = f"open_time >= '{slot.start.isoformat()}' and open_time < '{end.isoformat()}'"
-        assert klines.scan(row_filter=window).to_arrow().num_rows == 2  # one kline per symbol per minute
+        symbols = sum(len(landing.param_sets) for landing in LANDINGS if landing.typed == "klines")
+        assert klines.scan(row_filter=window).to_arrow().num_rows == symbols  # one kline per symbol per minute
     for run in typed:
         assert check_results(platform, run["runId"]) == {"no_null_partitions": True, "typed_rows_committed": True}
     for dag in (SCRAPER, TYPED):  # seen enough: the UIs below look at these runs on a quiet machine

@@ -1,8 +1,5 @@
-"""scraper (the seed's `scraper_pipeline_v1`): raw landings -> landing.signals -> market.klines."""
+"""scraper (the seed's `scraper_pipeline_v1`): raw landings -> landing.signals -> typed tables, per slot."""
 
-import dagster as dg
+from lake_assets.defs.scraper.assets import ASSETS
 
-from lake_assets.defs.scraper.assets import RAW_LANDINGS, klines, signals
-from lake_assets.defs.scraper.checks import CHECKS
-
-defs = dg.Definitions(assets=[*RAW_LANDINGS, signals, klines], asset_checks=CHECKS)
+defs = ASSETS.definitions()

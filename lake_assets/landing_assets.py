@@ -1,0 +1,299 @@
+"""The assets of the configured landings at one grain: raw landings -> signals -> typed tables, and checks.
+
+Two grains share these factories and so the same writers, tables and checks:
+- the slot grain (lake_assets/defs/scraper): minute-keyed partitions that the UI, the checks and Airflow
+  use for recent data and live slots;
+- the history grain (lake_assets/defs/history): one partition per month before the first slot, so years
+  of history are ~100 keys, not 525,600 a year, and a backfill of any range is one run: one crawl of
+  the whole range on the shared budget, signals committed in batches, one Spark submit per typed table.
+
+Landing and cataloguing are separate assets with separate retries: when the catalog fails, the signal
+asset is retried alone and nothing is crawled again.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import dagster as dg
+
+from lake.signals import LandingIncompleteError, Signal, publish_batch, read_signal
+from lake.tables import SIGNALS
+from lake_assets.null_partition_check import null_partition_check
+from lake_assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
+from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
+from lake_contracts import checks, tables
+from lake_contracts.slots import Slot
+from lake_contracts.transforms import TRANSFORMS, TypedTransform
+from scrapworker.endpoints import EndpointCatalog
+from scrapworker.landings import Landing, manifest_key
+from scrapworker.protocol import JobSpec, JobState
+
+Window = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class Grain:
+    """How one family of assets maps its partitions to crawl windows, and what it is called."""
+
+    group: str
+    key_prefix: tuple[str, ...]
+    partitions: dg.TimeWindowPartitionsDefinition
+    # A run's [start, end) cut into the windows its jobs and signals are keyed by (slots, or months).
+    windows: Callable[[datetime, datetime], list[Window]]
+    landings: tuple[Landing, ...]
+    # How long a raw landing step waits for its jobs, in all.
+    wait_seconds: float
+    # Signal rows per commit: one commit per run at slot grain; bounded batches for years of history.
+    signal_batch: int = 10_000
+    typed_tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def key(self, *parts: str) -> dg.AssetKey:
+        return dg.AssetKey([*self.key_prefix, *parts])
+
+    def run_windows(self, context: dg.AssetExecutionContext) -> list[Window]:
+        window = context.partition_time_window
+        return self.windows(window.start, window.end)
+
+    def tagged_windows(self, run_tags: dict[str, str]) -> list[Window]:
+        """The windows a run covers, from its tags (asset checks see the run, not a partition)."""
+        keys = [run_tags[PARTITION_TAG]] * 2 if PARTITION_TAG in run_tags else None
+        if RANGE_START_TAG in run_tags and RANGE_END_TAG in run_tags:
+            keys = [run_tags[RANGE_START_TAG], run_tags[RANGE_END_TAG]]
+        if keys is None:
+            return []
+        first, last = (self.partitions.time_window_for_partition_key(key) for key in keys)
+        return self.windows(first.start, last.end)
+
+    def jobs(
+        self, windows: list[Window], endpoints: EndpointCatalog, landings: tuple[Landing, ...] | None = None
+    ) -> list[tuple[Slot, JobSpec]]:
+        """Each job of the windows with the slot its signal is filed under (the window it lands)."""
+        return [
+            (Slot(start, int((end - start).total_seconds()) // 60), spec)
+            for start, end in windows
+            for landing in (self.landings if landings is None else landings)
+            for spec in landing.jobs(start, end, endpoints)
+        ]
+
+
+class LandingConfig(dg.Config):
+    # Re-crawl windows that already landed (same keys are overwritten; never duplicated).
+    rerun: bool = False
+    # None: the grain's own patience (a slot: 15 minutes; a range of history: hours).
+    wait_seconds: float | None = None
+
+
+def raw_landing_asset(grain: Grain, landing: Landing) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=grain.key(landing.asset_name),
+        group_name=grain.group,
+        partitions_def=grain.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=f"Raw `{landing.endpoint}` JSON landed on S3 by scrapworker, one job per parameter set"
+        f"{grain.description}.",
+        kinds={"s3", "scrapy"},
+    )
+    def _landing(
+        context: dg.AssetExecutionContext, config: LandingConfig, queue: QueueResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        started = time.monotonic()
+        endpoints = queue.endpoints()
+        jobs = [spec for _, spec in grain.jobs(grain.run_windows(context), endpoints, (landing,))]
+        for spec in jobs:
+            endpoints.check_job(spec)  # the same checks as a worker's: refuse here, before anything is queued
+        job_queue = queue.queue()
+        for spec in jobs:
+            state = job_queue.enqueue(spec, rerun=config.rerun).state
+            context.log.info(f"job {spec.job_id}: {state.value}")
+        deadline = time.monotonic() + (config.wait_seconds or grain.wait_seconds)
+        failures, pages, records, size = [], 0, 0, 0
+        for spec in jobs:
+            status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
+            if status.state is not JobState.SUCCEEDED:
+                failures.append(f"{spec.job_id}: {status.state.value}: {status.error}")
+                continue
+            pages += int(status.outputs["pages"])
+            records += int(status.outputs["records"])
+            size += int(status.outputs["bytes"])
+        if failures:
+            raise dg.Failure(
+                description=f"{len(failures)} of {len(jobs)} crawl job(s) did not land",
+                metadata={"failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures[:100]))},
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "jobs": len(jobs),
+                "pages": pages,
+                "records": records,
+                "bytes": size,
+                "duration_s": round(time.monotonic() - started, 2),
+                "manifest_keys": dg.MetadataValue.json([manifest_key(spec) for spec in jobs[:1000]]),
+            }
+        )
+
+    return _landing
+
+
+def signals_asset(grain: Grain) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=grain.key("landing", "signals"),
+        group_name=grain.group,
+        partitions_def=grain.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[grain.key(landing.asset_name) for landing in grain.landings],
+        retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+        pool=table_pool(tables.SIGNALS),  # takes turns with the table's maintenance and the other grain
+        description=f"One row per complete landing in landing.signals (pyiceberg){grain.description}. "
+        "Retried alone when the catalog fails.",
+        kinds={"iceberg", "python"},
+    )
+    def _signals(
+        context: dg.AssetExecutionContext, queue: QueueResource, s3: S3Resource, catalog: CatalogResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        started = time.monotonic()
+        client, lake_catalog = s3.client(), catalog.catalog()
+        batch: list[Signal] = []
+        commits = rows = 0
+        for slot, spec in grain.jobs(grain.run_windows(context), queue.endpoints()):
+            batch.append(read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id))
+            if len(batch) == grain.signal_batch:
+                publish_batch(lake_catalog, batch)  # one commit per batch, however many slots and landings
+                commits, rows, batch = commits + 1, rows + len(batch), []
+        if batch:
+            publish_batch(lake_catalog, batch)
+            commits, rows = commits + 1, rows + len(batch)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": rows,
+                "commits": commits,
+                "table": SIGNALS.identifier,
+                "duration_s": round(time.monotonic() - started, 2),
+            }
+        )
+
+    return _signals
+
+
+def typed_asset(grain: Grain, transform: TypedTransform) -> dg.AssetsDefinition:
+    landings = tuple(landing for landing in grain.landings if landing.typed == transform.name)
+    key = grain.key(*transform.table.split("."))
+
+    @dg.asset(
+        key=key,
+        group_name=grain.group,
+        partitions_def=grain.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[*(grain.key(landing.asset_name) for landing in landings), grain.key("landing", "signals")],
+        description=f"Typed {transform.name} in {transform.table} from complete landings{grain.description}; "
+        "one Spark submit per run, published by WAP.",
+        kinds={"iceberg", "spark"},
+        tags=grain.typed_tags,
+        pool=table_pool(transform.table),
+        check_specs=audited_check_specs(
+            key.path,
+            transform.table,
+            # Run and reported by the Spark job itself, through Pipes, against the run's branch.
+            {checks.TYPED_ROWS_COMMITTED: "Every typed row merged reads back under its landing (checked in the job)."},
+        ),
+    )
+    def _typed(
+        context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+        specs = grain.jobs(grain.run_windows(context), queue.endpoints(), landings)
+        args = [arg for _, spec in specs for arg in ("--manifest", manifest_key(spec))]
+        yield from write_audit_publish(context, spark, transform.table, transform.job, args)
+
+    return _typed
+
+
+def signal_checks(grain: Grain, signals: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The blocking NULL-partition check on landing.signals (written by pyiceberg straight to main), and
+    the signals compared with the landings' manifests."""
+
+    @dg.asset_check(
+        asset=signals,
+        name="signals_complete",
+        description="Every window of the run has one signal per expected landing job.",
+    )
+    def signals_complete(
+        context: dg.AssetCheckExecutionContext, queue: QueueResource, catalog: CatalogResource
+    ) -> dg.AssetCheckResult:
+        expected = {
+            spec.job_id for _, spec in grain.jobs(grain.tagged_windows(dict(context.run.tags)), queue.endpoints())
+        }
+        table = catalog.catalog().load_table(SIGNALS.identifier)
+        present = (
+            set(table.scan(selected_fields=("job_id",)).to_arrow().column("job_id").to_pylist()) if expected else set()
+        )
+        missing = sorted(expected - present)
+        return dg.AssetCheckResult(
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "expected": len(expected),
+                "missing": len(missing),
+                "missing_jobs": dg.MetadataValue.json(missing[:50]),
+            },
+        )
+
+    @dg.asset_check(
+        asset=signals,
+        name="landing_matches_signal",
+        description="Each signal's record count equals its landing manifest's.",
+    )
+    def landing_matches_signal(
+        context: dg.AssetCheckExecutionContext, queue: QueueResource, s3: S3Resource, catalog: CatalogResource
+    ) -> dg.AssetCheckResult:
+        windows = grain.tagged_windows(dict(context.run.tags))
+        table = catalog.catalog().load_table(SIGNALS.identifier)
+        rows = table.scan(selected_fields=("job_id", "record_count")).to_arrow().to_pylist()
+        published = {row["job_id"]: row["record_count"] for row in rows}
+        client, mismatches = s3.client(), []
+        for slot, spec in grain.jobs(windows, queue.endpoints()):
+            try:
+                landed = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=None).record_count
+            except LandingIncompleteError:
+                mismatches.append(f"{spec.job_id}: no manifest")
+                continue
+            if published.get(spec.job_id) != landed:
+                mismatches.append(f"{spec.job_id}: manifest {landed}, signal {published.get(spec.job_id)}")
+        return dg.AssetCheckResult(
+            passed=not mismatches,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"checked_windows": len(windows), "mismatches": dg.MetadataValue.json(mismatches[:50])},
+        )
+
+    return [null_partition_check(signals, SIGNALS.identifier), signals_complete, landing_matches_signal]
+
+
+@dataclass(frozen=True)
+class GrainAssets:
+    """Everything one grain defines: a raw asset per landing, the signals, a typed asset per transform."""
+
+    raw: list[dg.AssetsDefinition]
+    signals: dg.AssetsDefinition
+    typed: dict[str, dg.AssetsDefinition]  # by transform name
+    checks: list[dg.AssetChecksDefinition]
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        return [*self.raw, self.signals, *self.typed.values()]
+
+    def definitions(self) -> dg.Definitions:
+        return dg.Definitions(assets=self.assets, asset_checks=self.checks)
+
+
+def grain_assets(grain: Grain) -> GrainAssets:
+    signals = signals_asset(grain)
+    typed_names = sorted({landing.typed for landing in grain.landings if landing.typed})
+    return GrainAssets(
+        raw=[raw_landing_asset(grain, landing) for landing in grain.landings],
+        signals=signals,
+        typed={name: typed_asset(grain, TRANSFORMS[name]) for name in typed_names},
+        checks=signal_checks(grain, signals),
+    )
