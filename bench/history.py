@@ -1,0 +1,280 @@
+"""History benchmark: a year of 1-minute klines for 2 symbols (~1.05M rows) from the simulator into
+market.klines, end to end, against dlt's rest_api source loading the same rows into Iceberg.
+
+    .venv/bin/python bench/history.py [--months 12] [--limit 120 --window 10 --burst 6] [--workers 3] [--no-dlt]
+
+Starts its own embedded stack (PostgreSQL, Redis, SeaweedFS, Nessie) on free ports, a market simulator
+enforcing the budget (--limit weight per --window seconds, as Binance counts it), and --workers
+`scrapworker run` processes sharing that budget. Materialises the history assets for the whole range in
+ONE Dagster run (history/raw_binance_klines -> history/landing/signals -> history/market/klines, with
+their checks) and prints:
+  - each stage's time, rows/s, the weight used against the budget over the crawl, and the 429/418s;
+  - the budget-bound minimum: the weight the rows need (one request per 1000 klines) at the budget's
+    sustained rate; the crawl (target <= 1.2x) and the whole load (target <= 2x) against it;
+  - the rows in market.klines against the simulator's (every minute of the range, per symbol).
+Then dlt (installed in the benchmark's own venv, $LAKE_BENCH_DLT_VENV or .cache/dlt-venv, never a
+project dependency) loads the same rows from a fresh simulator with the same budget into an Iceberg
+table (its filesystem destination, table_format="iceberg", on the same SeaweedFS), and the ratio is
+printed. The budget is scaled down from Binance's 6000/60 s so that it binds: on two cores the rig
+serves ~30 requests/s (bench/crawler.py), while 6000/60 s of klines is 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lake.catalog import open_catalog  # noqa: E402
+from lake.settings import load_settings  # noqa: E402
+from lake_tools.bootstrap import bootstrap  # noqa: E402
+from lake_tools.stack import Stack  # noqa: E402
+from market_sim import MarketSimulator, SimulatorConfig  # noqa: E402
+from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
+from tests.support import free_port_base, make_lake_home  # noqa: E402
+
+SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
+DLT_VENV = Path(os.environ.get("LAKE_BENCH_DLT_VENV", ROOT.parent / ".cache" / "dlt-venv"))
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+PAGE, WEIGHT = 1000, 2  # klines: 1000 rows a page, weight 2 a request
+
+
+def scaled_files(tmp: Path, limit: int, window: float, burst: int) -> tuple[Path, Path]:
+    endpoints = yaml.safe_load(BUILTIN_CONFIG.read_text())
+    endpoints["rate_limits"]["binance"] |= {"weight_per_window": limit, "window_seconds": window, "burst": burst}
+    endpoints["endpoints"] = {"klines": endpoints["endpoints"]["klines"]}  # the others outweigh this small burst
+    landings = {
+        "version": 1,
+        "landings": {
+            "binance_klines": {
+                "endpoint": "klines",
+                "prefix": "binance",
+                "params": {"interval": "1m"},
+                "for_each": {"symbol": list(SYMBOLS)},
+                "typed": "klines",
+                "history": True,
+            }
+        },
+    }
+    (tmp / "endpoints.yaml").write_text(yaml.safe_dump(endpoints))
+    (tmp / "landings.yaml").write_text(yaml.safe_dump(landings))
+    return tmp / "endpoints.yaml", tmp / "landings.yaml"
+
+
+def budget_use(requests: list[Any], start: float, end: float, limit: int, window: float) -> tuple[int, int, float]:
+    """Weight the API counted in the windows wholly inside [start, end], against what they allowed."""
+    per_window: Counter[int] = Counter()
+    for request in requests:
+        if request.status == 200:
+            per_window[int(request.at // window)] += request.weight
+    full = [w for w in per_window if w * window >= start and (w + 1) * window <= end]
+    used = sum(per_window[w] for w in full)
+    return used, limit * len(full), used / max(1, limit * len(full))
+
+
+def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -> dict[str, Any]:
+    env_file = home / "lake.env"
+    settings = load_settings(env_file=env_file)
+    bootstrap(settings)
+    endpoints_file, landings_file = scaled_files(home, args.limit, args.window, args.burst)
+    config = SimulatorConfig(weight_limit=args.limit, window_seconds=args.window)
+    with MarketSimulator(config) as simulator:
+        with env_file.open("a") as handle:
+            handle.write(
+                f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
+                f"LAKE_CRAWLER__ENDPOINTS_FILE={endpoints_file}\nLAKE_CRAWLER__LANDINGS_FILE={landings_file}\n"
+                f"LAKE_QUEUE__PREFIX=history-bench\nLAKE_HISTORY__START={first:%Y-%m-%dT00:00:00Z}\n"
+            )
+        os.environ["LAKE_ENV_FILE"] = str(env_file)  # read by the definitions when imported below
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")} | {"LAKE_ENV_FILE": str(env_file)}
+        logs = (home / "workers.log").open("wb")
+        workers = [
+            subprocess.Popen([SCRAPWORKER, "run", "--concurrency", "4"], env=env, stdout=logs, stderr=logs)
+            for _ in range(args.workers)
+        ]
+        try:
+            import dagster as dg
+
+            from lake_assets.defs.history import ASSETS
+            from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+            from lake_assets.resources import all_resources
+
+            last = (end - timedelta(days=1)).replace(day=1)
+            started = time.monotonic()
+            result = dg.materialize(
+                [*ASSETS.assets, *ASSETS.checks],
+                tags={RANGE_START_TAG: f"{first:%Y-%m}", RANGE_END_TAG: f"{last:%Y-%m}"},
+                resources=all_resources(env_file=str(env_file)),
+                instance=dg.DagsterInstance.ephemeral(),
+                raise_on_error=False,
+            )
+            whole = time.monotonic() - started
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(timeout=60)
+        requests = simulator.stats().requests
+    if not result.success:
+        failures = [
+            e.step_failure_data.error.message for e in result.get_step_failure_events() if e.step_failure_data.error
+        ]
+        raise SystemExit(f"the history run failed: {failures[:1]}")
+    meta = {
+        e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.materialization
+    }
+    checks = {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
+    ok = [r for r in requests if r.status == 200]
+    crawl_start, crawl_end = min(r.at for r in ok), max(r.at for r in ok)
+    used, allowed, share = budget_use(requests, crawl_start, crawl_end, args.limit, args.window)
+    rows = open_catalog(settings).load_table("market.klines").scan(selected_fields=("symbol",)).to_arrow().num_rows
+    return {
+        "whole": whole,
+        "crawl_step": meta["history/raw_binance_klines"]["duration_s"],
+        "crawl_span": crawl_end - crawl_start,
+        "signals_step": meta["history/landing/signals"]["duration_s"],
+        "signal_commits": meta["history/landing/signals"]["commits"],
+        "typed_rows": meta["history/market/klines"]["rows"],
+        "pages": meta["history/raw_binance_klines"]["pages"],
+        "jobs": meta["history/raw_binance_klines"]["jobs"],
+        "requests": len(requests),
+        "statuses": Counter(r.status for r in requests),
+        "used": used,
+        "allowed": allowed,
+        "share": share,
+        "table_rows": rows,
+        "checks": checks,
+    }
+
+
+def theirs(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -> dict[str, Any]:
+    python = DLT_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "dlt[filesystem,pyiceberg]", "sqlalchemy>=2.0.18"]
+        subprocess.run(pip, check=True)
+    settings = load_settings(env_file=home / "lake.env")
+    # dlt has no client-side budget: it meets the limit as 429s and waits their Retry-After. Binance bans an
+    # IP (418) after repeated 429s; the simulator's ban is lifted here so dlt can finish, and its 429s counted.
+    config = SimulatorConfig(weight_limit=args.limit, window_seconds=args.window, ban_after_violations=10**6)
+    with MarketSimulator(config) as simulator:
+        assert settings.s3.secret_access_key is not None and settings.s3.endpoint is not None
+        env = os.environ | {
+            "DLT_S3_ENDPOINT": settings.s3.endpoint,
+            "DLT_S3_KEY": str(settings.s3.access_key_id),
+            "DLT_S3_SECRET": settings.s3.secret_access_key.get_secret_value(),
+            "DLT_DATA_DIR": str(home / "dlt"),
+            "RUNTIME__LOG_LEVEL": "WARNING",
+        }
+        command = [
+            str(python), str(ROOT / "bench" / "history_dlt.py"),
+            "--base-url", simulator.base_url, "--bucket", f"s3://{settings.s3.raw_bucket}/dlt",
+            "--start-ms", str(int(first.timestamp() * 1000)), "--end-ms", str(int(end.timestamp() * 1000)),
+            *(arg for symbol in SYMBOLS for arg in ("--symbol", symbol)),
+        ]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=home)
+        whole = time.monotonic() - started
+        requests = simulator.stats().requests
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:] or ["no output"], "whole": whole}
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report | {"whole": whole, "statuses": Counter(r.status for r in requests)}
+
+
+def report(
+    args: argparse.Namespace,
+    us: dict[str, Any],
+    them: dict[str, Any] | None,
+    first: datetime,
+    expected_rows: int,
+    weight_needed: int,
+    minimum: float,
+) -> None:
+    def line(label: str, text: str) -> None:
+        print(f"{label:<22}{text}")
+
+    rate = args.limit / args.window
+    print(f"== history: {args.months} months of 1m klines x {len(SYMBOLS)} symbols from {first:%Y-%m-%d}")
+    line("budget", f"{args.limit} weight / {args.window:g} s = {rate:g}/s (burst {args.burst}); Binance: 6000/60 s")
+    line("rows expected", f"{expected_rows:,} (every minute, per symbol)")
+    line("budget-bound minimum", f"{minimum:.1f} s ({weight_needed} weight: one request of {WEIGHT} per {PAGE} rows)")
+    print(f"-- this project: {args.workers} scrapworkers x 4, one Dagster run, {us['jobs']} jobs")
+    line("crawl (raw step)", f"{us['crawl_step']:.1f} s = {us['crawl_step'] / minimum:.2f}x the minimum (<= 1.2x)")
+    line("", f"first to last request {us['crawl_span']:.1f} s")
+    line("signals", f"{us['signals_step']:.1f} s, {us['signal_commits']} commit(s)")
+    typed = us["whole"] - us["crawl_step"] - us["signals_step"]
+    line("typed + checks", f"{typed:.1f} s (one Spark submit, write-audit-publish; with Dagster's own steps)")
+    line("whole load", f"{us['whole']:.1f} s = {us['whole'] / minimum:.2f}x the minimum (<= 2x)")
+    line("rows/s", f"{us['typed_rows'] / us['whole']:,.0f} (whole load)")
+    line("budget use", f"{us['used']}/{us['allowed']} weight in full windows = {us['share']:.1%} (>= 90 %)")
+    statuses = us["statuses"]
+    line(
+        "requests", f"{us['requests']} ({us['pages']} pages); 429: {statuses.get(429, 0)}, 418: {statuses.get(418, 0)}"
+    )
+    verdict = "exact" if us["table_rows"] == expected_rows else "MISMATCH"
+    line("market.klines rows", f"{us['table_rows']:,} (simulator: {expected_rows:,}: {verdict})")
+    line("checks", f"{sum(us['checks'].values())}/{len(us['checks'])} passed: {', '.join(sorted(us['checks']))}")
+    if them is None:
+        return
+    print("-- dlt rest_api -> Iceberg (filesystem destination, pyiceberg SQL catalog), same simulator and budget")
+    if "error" in them:
+        line("dlt failed", f"after {them['whole']:.1f} s: {them['error'][0][:300]}")
+        return
+    line("whole load", f"{them['whole']:.1f} s = {them['whole'] / minimum:.2f}x the minimum; rows {them['rows']:,}")
+    line("steps", json.dumps({k: round(v, 1) for k, v in them["steps"].items()}))
+    line("429 / 418", f"{them['statuses'].get(429, 0)} / {them['statuses'].get(418, 0)} (ban lifted for dlt)")
+    line("ratio", f"dlt / this project = {them['whole'] / us['whole']:.2f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--start", type=datetime.fromisoformat, default=datetime(2025, 1, 1, tzinfo=UTC))
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=120, help="weight per window (Binance: 6000)")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds (Binance: 60)")
+    parser.add_argument("--burst", type=int, default=6, help="our limiter's burst (Binance config: 300)")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--no-dlt", action="store_true")
+    args = parser.parse_args()
+    first = args.start.replace(tzinfo=UTC) if args.start.tzinfo is None else args.start
+    end = first
+    for _ in range(args.months):
+        end = (end + timedelta(days=32)).replace(day=1)
+    minutes = int((end - first).total_seconds() // 60)
+    expected_rows = minutes * len(SYMBOLS)
+    weight_needed = math.ceil(minutes / PAGE) * len(SYMBOLS) * WEIGHT
+    minimum = weight_needed / (args.limit / args.window)
+
+    home = make_lake_home("lake-history-")
+    stack = Stack(home, free_port_base())
+    try:
+        stack.up()
+        us = ours(args, home, first, end)
+        them = None if args.no_dlt else theirs(args, home, first, end)
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+    report(args, us, them, first, expected_rows, weight_needed, minimum)
+    return 0 if us["table_rows"] == expected_rows and all(us["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
