@@ -123,6 +123,7 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
                 raise_on_error=False,
             )
             whole = time.monotonic() - started
+            keys = len(ASSETS.raw[0].partitions_def.get_partition_keys())  # type: ignore[union-attr]
         finally:
             for worker in workers:
                 worker.terminate()
@@ -160,6 +161,7 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
         "share": share,
         "table_rows": rows,
         "checks": checks,
+        "keys": keys,
     }
 
 
@@ -216,6 +218,10 @@ def report(
     line("rows expected", f"{expected_rows:,} (every minute, per symbol)")
     line("budget-bound minimum", f"{minimum:.1f} s ({weight_needed} weight: one request of {WEIGHT} per {PAGE} rows)")
     print(f"-- this project: {args.workers} scrapworkers x 4, one Dagster run, {us['jobs']} jobs")
+    line(
+        "history keys",
+        f"{us['keys']} monthly partitions in Dagster (the whole history), not {expected_rows // 2:,} slots",
+    )
     line("crawl (raw step)", f"{us['crawl_step']:.1f} s = {us['crawl_step'] / minimum:.2f}x the minimum (<= 1.2x)")
     line("", f"first to last request {us['crawl_span']:.1f} s")
     line("signals", f"{us['signals_step']:.1f} s, {us['signal_commits']} commit(s)")

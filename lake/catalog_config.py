@@ -97,6 +97,9 @@ def spark_conf(settings: LakeSettings) -> dict[str, str]:
     }
     if spark.driver_java_options:
         conf["spark.driver.extraJavaOptions"] = spark.driver_java_options
+    shuffle = spark.shuffle_partitions or (4 * spark.local_cores() if spark.is_local else None)
+    if shuffle:
+        conf["spark.sql.shuffle.partitions"] = str(shuffle)
     jars = spark_jars(spark.jars_dir)
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)

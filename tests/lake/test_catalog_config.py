@@ -119,6 +119,11 @@ def test_spark_conf_carries_jars_python_and_loopback_binding(tmp_path: Path) -> 
     assert local_cluster["spark.driver.host"] == "127.0.0.1"  # executors on loopback connect back here
     cluster = spark_conf(settings(spark={"master": "spark://spark-master:7077"}))
     assert "spark.driver.bindAddress" not in cluster  # a real cluster must reach the driver on a real address
+    # Shuffles sized for the cores at hand in local mode; a cluster keeps Spark's default unless told.
+    assert spark_conf(settings(spark={"master": "local[2]"}))["spark.sql.shuffle.partitions"] == "8"
+    assert "spark.sql.shuffle.partitions" not in cluster
+    told = settings(spark={"master": "spark://spark-master:7077", "shuffle_partitions": 64})
+    assert spark_conf(told)["spark.sql.shuffle.partitions"] == "64"
 
 
 def test_redact_masks_secret_keys_and_url_passwords() -> None:

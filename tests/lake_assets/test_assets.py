@@ -7,11 +7,13 @@ PostgreSQL instance exactly as `lake dagster` does.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,10 @@ import pytest
 from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
-from lake_assets.context import LANDINGS
+from lake_assets.context import LANDINGS, SETTINGS
 from lake_assets.definitions import defs
 from lake_assets.defs.hello.assets import hello
-from lake_assets.defs.history import HISTORY
+from lake_assets.defs.history import HISTORY, MONTHS, months
 from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
 from lake_assets.landing_assets import grain_assets
@@ -121,6 +123,17 @@ def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
         dg.AssetKey("raw_binance_klines"),
         dg.AssetKey(["landing", "signals"]),
     }
+
+
+def test_history_is_a_month_grain_that_ends_where_the_slots_begin() -> None:
+    keys = MONTHS.get_partition_keys()
+    start, slots = SETTINGS.history.start, SETTINGS.partitions.start
+    assert keys[0] == f"{start:%Y-%m}" and len(keys) < 200  # a decade of history, not millions of slot keys
+    assert keys[-1] == f"{slots - timedelta(minutes=1):%Y-%m}"
+    # A range reaching past the first slot stops at it: nothing is loaded twice, nothing falls between.
+    windows = months(slots - timedelta(days=40), slots + timedelta(days=40))
+    assert windows[-1][1] == slots and all(a < b for a, b in windows)
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(windows))
 
 
 def test_hello_maps_its_partition(dagster_env: Path) -> None:
