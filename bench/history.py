@@ -121,6 +121,7 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
                 resources=all_resources(env_file=str(env_file)),
                 instance=dg.DagsterInstance.ephemeral(),
                 raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             whole = time.monotonic() - started
             keys = len(ASSETS.raw[0].partitions_def.get_partition_keys())  # type: ignore[union-attr]

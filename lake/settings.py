@@ -442,9 +442,10 @@ def describe_validation_error(exc: ValidationError, env_file: Path | None) -> st
         loc = tuple(error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         field, _, rest = message.partition(": ")
-        # Model-level validators name the field at the start of their message ("uri: ...").
-        if rest and re.fullmatch(r"[a-z_]+", field):
-            loc, message = (*loc, field), rest
+        # Model-level validators name the field at the start of their message ("uri: ...", or across
+        # sections "history.start: ...").
+        if rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)?", field):
+            loc, message = (*loc, *field.split(".")), rest
         if error["type"] == "extra_forbidden":
             message = "unknown setting (misspelt?)"
         elif error["type"] == "literal_error":

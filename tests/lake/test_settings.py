@@ -114,3 +114,14 @@ def test_a_bad_credential_is_reported_without_echoing_it(tmp_path: Path, monkeyp
         load_settings(env_file=tmp_path / "absent.env")
     assert "LAKE_CATALOG__CREDENTIAL" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_history_starts_on_a_month_and_before_the_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_HISTORY__START", "2025-01-15T00:00:00Z")
+    with pytest.raises(SettingsError, match=r"LAKE_HISTORY__START: expected the first of a month at 00:00 UTC"):
+        load_settings(env_file=tmp_path / "none.env")
+    monkeypatch.setenv("LAKE_HISTORY__START", "2026-12-01T00:00:00Z")
+    with pytest.raises(SettingsError, match=r"LAKE_HISTORY__START: 2026-12-01 is not before partitions.start 2026-11-01"):
+        load_settings(env_file=tmp_path / "none.env")
+    monkeypatch.setenv("LAKE_HISTORY__START", "2025-01-01")
+    assert load_settings(env_file=tmp_path / "none.env").history.start.isoformat() == "2025-01-01T00:00:00+00:00"
