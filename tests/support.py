@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lake_tools.stack.components import StackLayout
 
@@ -87,3 +88,19 @@ def clean_environ(**extra: str) -> dict[str, str]:
 
 def run_lake(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([LAKE, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def shipped_landings() -> tuple[Any, ...]:  # scrapworker.landings.Landing; imported late, tests import this early
+    """The shipped landings file, as the platform and the demo run it: what each slot lands."""
+    from scrapworker.endpoints import load_catalog
+    from scrapworker.landings import load_landings
+
+    return load_landings(load_catalog())
+
+
+def jobs_per_slot() -> int:
+    return sum(len(landing.param_sets) for landing in shipped_landings())
+
+
+def kline_symbols() -> int:
+    return sum(len(landing.param_sets) for landing in shipped_landings() if landing.typed == "klines")

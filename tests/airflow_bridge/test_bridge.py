@@ -33,7 +33,7 @@ from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake_tools.stack import Stack
 from market_sim import MarketSimulator
-from tests.support import LAKE, REPO_ROOT, clean_environ, free_port
+from tests.support import LAKE, REPO_ROOT, clean_environ, free_port, jobs_per_slot, kline_symbols
 
 BIN = Path(sys.executable).parent
 CADENCE = "1"
@@ -401,7 +401,8 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
     assert partitions == ["2026-11-06-00:10", "2026-11-06-00:11"]  # the intervals that end at the logical dates
     assert all(_check_evaluations(hook, r["runId"]) == 3 for r in runs)  # signals_complete, ... passed or not
     table = open_catalog(lake_settings).load_table("landing.signals")
-    assert table.scan(row_filter="ds == '2026-11-06' and hr == 0 and min >= 10 and min <= 11").to_arrow().num_rows == 4
+    signals = table.scan(row_filter="ds == '2026-11-06' and hr == 0 and min >= 10 and min <= 11").to_arrow()
+    assert signals.num_rows == 2 * jobs_per_slot()  # one per landing job of each slot
     # The typed table every 2 minutes: its interval [00:10, 00:12) is ONE run over both slots (one
     # spark-submit), tagged with the range, reading each slot's landing.
     _dags_test(env, "scraper_typed_v1", "2026-11-06T00:12:00+00:00")
@@ -415,7 +416,7 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
     assert _check_evaluations(hook, typed["runId"]) == 2  # no_null_partitions and typed_rows_committed
     klines = open_catalog(lake_settings).load_table("market.klines")
     window = "open_time >= '2026-11-06T00:10:00+00:00' and open_time < '2026-11-06T00:12:00+00:00'"
-    assert klines.scan(row_filter=window).to_arrow().num_rows == 4  # 2 symbols x 2 minutes
+    assert klines.scan(row_filter=window).to_arrow().num_rows == 2 * kline_symbols()  # 2 minutes per symbol
 
 
 def test_a_failing_dagster_run_fails_the_airflow_task(airflow_home: tuple[Path, dict[str, str]]) -> None:

@@ -121,7 +121,9 @@ def test_history_starts_on_a_month_and_before_the_slots(tmp_path: Path, monkeypa
     with pytest.raises(SettingsError, match=r"LAKE_HISTORY__START: expected the first of a month at 00:00 UTC"):
         load_settings(env_file=tmp_path / "none.env")
     monkeypatch.setenv("LAKE_HISTORY__START", "2026-12-01T00:00:00Z")
-    with pytest.raises(SettingsError, match=r"LAKE_HISTORY__START: 2026-12-01 is not before partitions.start 2026-11-01"):
+    with pytest.raises(
+        SettingsError, match=r"LAKE_HISTORY__START: 2026-12-01 is not before partitions.start 2026-11-01"
+    ):
         load_settings(env_file=tmp_path / "none.env")
     monkeypatch.setenv("LAKE_HISTORY__START", "2025-01-01")
     assert load_settings(env_file=tmp_path / "none.env").history.start.isoformat() == "2025-01-01T00:00:00+00:00"

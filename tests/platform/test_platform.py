@@ -21,11 +21,10 @@ import pytest
 import requests
 
 from lake.catalog import open_catalog
-from scrapworker.endpoints import load_catalog
-from scrapworker.landings import load_landings
 from tests.platform.conftest import SCREENSHOTS, RunningPlatform
+from tests.support import kline_symbols, shipped_landings
 
-LANDINGS = load_landings(load_catalog())  # the shipped files, as the platform runs them
+LANDINGS = shipped_landings()
 
 pytestmark = pytest.mark.platform
 
@@ -216,8 +215,7 @@ def test_airflow_schedules_consecutive_slots_through_dagster(
     for slot in covered:
         end = slot.start + timedelta(minutes=1)
         window = f"open_time >= '{slot.start.isoformat()}' and open_time < '{end.isoformat()}'"
-        symbols = sum(len(landing.param_sets) for landing in LANDINGS if landing.typed == "klines")
-        assert klines.scan(row_filter=window).to_arrow().num_rows == symbols  # one kline per symbol per minute
+        assert klines.scan(row_filter=window).to_arrow().num_rows == kline_symbols()  # one per symbol per minute
     for run in typed:
         assert check_results(platform, run["runId"]) == {"no_null_partitions": True, "typed_rows_committed": True}
     for dag in (SCRAPER, TYPED):  # seen enough: the UIs below look at these runs on a quiet machine
