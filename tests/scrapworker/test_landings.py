@@ -46,7 +46,7 @@ def test_a_new_symbol_is_one_line_of_config_and_lake_validate(tmp_path: Path) ->
     env = {**os.environ, "LAKE_ENV_FILE": "/nonexistent", "LAKE_CRAWLER__LANDINGS_FILE": str(path)}
     result = subprocess.run([BIN / "lake", "validate"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
-    assert "raw_binance_klines: klines x 5 (" in result.stdout and "1m/XRPUSDT" in result.stdout
+    assert "raw_binance_klines: klines x 5 (" in result.stdout and "XRPUSDT/1m" in result.stdout
     klines = load_landings(CATALOG, path)[0]
     jobs = klines.jobs(SLOT, SLOT + timedelta(minutes=15), CATALOG)
     assert [job.params["symbol"] for job in jobs][-1] == "XRPUSDT"
