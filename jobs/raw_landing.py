@@ -54,8 +54,9 @@ def read_manifests(spark: SparkSession, bucket: str, manifest_keys: list[str]) -
     return manifests
 
 
-def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest]) -> DataFrame:
-    """One row per record of the landings: (manifest, row as array<string>), every page checksum verified."""
+def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest], min_fields: int = 0) -> DataFrame:
+    """One row per record of the landings: (manifest, row as array<string>), every page checksum verified,
+    every landing's record count matched and every row at least `min_fields` long."""
     expected = [
         (f"s3a://{bucket}/{page.key}", page.sha256, key)
         for key, manifest in manifests.items()
@@ -78,8 +79,16 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest])
     if bad:
         raise JobInputError(f"page {bad[0]['path']} is missing or does not match its manifest checksum")
     rows = checked.select("manifest", F.explode(F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS)).alias("row"))
-    counts = {row["manifest"]: row["count"] for row in rows.groupBy("manifest").count().collect()}
+    # Both checks in one pass over the pages: each landing's record count and its shortest row.
+    stats = rows.groupBy("manifest").agg(F.count("*").alias("count"), F.min(F.size("row")).alias("fields"))
+    found = {row["manifest"]: (row["count"], row["fields"]) for row in stats.collect()}
     for key, manifest in manifests.items():
-        if counts.get(key, 0) != manifest.records:
-            raise JobInputError(f"{key}: manifest says {manifest.records} records, pages hold {counts.get(key, 0)}")
+        count, fields = found.get(key, (0, None))
+        if count != manifest.records:
+            raise JobInputError(f"{key}: manifest says {manifest.records} records, pages hold {count}")
+        if fields is not None and fields < min_fields:
+            [short] = rows.where((F.col("manifest") == key) & (F.size("row") == fields)).limit(1).collect()
+            raise JobInputError(
+                f"{key}: a record of {fields} fields, fewer than {min_fields}: {str(short['row'])[:80]}"
+            )
     return rows

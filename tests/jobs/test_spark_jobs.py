@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -11,7 +12,10 @@ import pytest
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.spark_submit import SparkJobError, submit
+from lake.storage import s3_client
 from lake_contracts.slots import slots_between
+from scrapworker.landing import Landing
+from scrapworker.protocol import JobSpec
 from tests.jobs.conftest import Lander
 from tests.lake.test_bootstrap import warehouse_objects
 
@@ -112,6 +116,30 @@ def test_klines_transform_refuses_an_incomplete_landing(lake_settings: LakeSetti
             "klines_transform",
             ["--table", f"market.{unique_name}", "--manifest", "tests/none/manifest.json"],
         )
+
+
+def test_klines_transform_refuses_a_row_that_is_not_a_kline(
+    lake_settings: LakeSettings, land_klines: Lander, unique_name: str
+) -> None:
+    good = land_klines("BTCUSDT", NOV_1, 15)
+    spec = JobSpec.model_validate(
+        {
+            "job_id": f"{unique_name}-short".replace("_", "-"),
+            "endpoint": "klines",
+            "params": {"symbol": "ETHUSDT", "interval": "1m"},
+            "window": {"start": NOV_1, "end": NOV_1 + timedelta(minutes=2)},
+            "landing_prefix": "tests/jobs",
+        }
+    )
+    landing = Landing(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
+    kline = [1793491200000, "1.0", "2.0", "0.5", "1.5", "10", 1793491259999, "15", 3, "5", "7.5", "0"]
+    landing.write_page(json.dumps([kline, kline[:3]]).encode(), {}, 2)
+    landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))
+    table = f"market.{unique_name}"
+    args = ["--table", table, "--manifest", good, "--manifest", landing.manifest_key]
+    with pytest.raises(SparkJobError, match=r"a record of 3 fields, fewer than 11: \['1793491200000', '1.0', '2.0'\]"):
+        submit(lake_settings, "klines_transform", args)
+    assert not open_catalog(lake_settings).table_exists(table)  # refused before anything was written
 
 
 def test_a_full_day_of_minute_slots_in_one_submit(lake_settings: LakeSettings, unique_name: str) -> None:
