@@ -27,14 +27,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.budget import full_window_weights, scaled_endpoints  # noqa: E402
 from lake.settings import load_settings  # noqa: E402
 from market_sim import MarketSimulator, SimulatorConfig  # noqa: E402
-from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
 from scrapworker.protocol import JobSpec  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
 from tests.support import clean_environ, throwaway_stack  # noqa: E402
@@ -78,11 +76,7 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
     # per 1000-row page, and with SeaweedFS and three workers on the same cores the rig serves ~30
     # requests/s (see the single-worker run). 400 per 10 s is 20 requests/s of klines.
     limit, window, burst = 400, 10.0, 20
-    endpoints = yaml.safe_load(BUILTIN_CONFIG.read_text())
-    endpoints["rate_limits"]["binance"] |= {"weight_per_window": limit, "window_seconds": window, "burst": burst}
-    endpoints["endpoints"] = {"klines": endpoints["endpoints"]["klines"]}  # the others outweigh this small burst
-    endpoints_file = tmp / "endpoints.yaml"
-    endpoints_file.write_text(yaml.safe_dump(endpoints))
+    endpoints_file = scaled_endpoints(tmp / "endpoints.yaml", limit, window, burst)
     prefix = f"bench-{secrets.token_hex(3)}"
     settings = load_settings(env_file=env_file)
     queue = JobQueue.from_url(settings.queue.url, prefix)
@@ -103,16 +97,10 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
         stop(workers)
         requests = simulator.stats().requests
 
-    per_window: dict[int, int] = defaultdict(int)
-    for request in requests:
-        if request.status == 200:
-            per_window[int(request.at // window)] += request.weight
-    # Only windows wholly between the first request and the stop signal: before, the workers were starting;
-    # after, they were draining.
-    first = min(r.at for r in requests)
-    full = [w for w in sorted(per_window) if w * window >= first and (w + 1) * window <= stopped_at]
+    # Only windows wholly between the first request and the stop signal.
+    full = full_window_weights(requests, min(r.at for r in requests), stopped_at, window)
     pending_left = queue.pending_count()
-    used = sum(per_window[w] for w in full)
+    used = sum(full)
     allowed = limit * len(full)
     statuses: dict[int, int] = defaultdict(int)
     for request in requests:
@@ -124,7 +112,7 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
     print(
         f"weight used/allowed  {used}/{allowed} over {len(full)} full windows = {used / allowed:.1%} (target >= 90 %)"
     )
-    print(f"per window           {[per_window[w] for w in full]}")
+    print(f"per window           {full}")
     print(f"jobs left queued     {pending_left} of {jobs_needed} (must be > 0: the workers were never starved)")
     print(f"429 responses        {statuses.get(429, 0)}   418 responses {statuses.get(418, 0)} (target 0)")
     for key in queue.redis.scan_iter(f"{prefix}:*"):

@@ -39,12 +39,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.budget import full_window_weights, scaled_endpoints  # noqa: E402
 from lake.catalog import open_catalog  # noqa: E402
 from lake.settings import load_settings  # noqa: E402
 from lake_tools.bootstrap import bootstrap  # noqa: E402
 from lake_tools.stack import Stack  # noqa: E402
 from market_sim import MarketSimulator, SimulatorConfig  # noqa: E402
-from scrapworker.endpoints import BUILTIN_CONFIG  # noqa: E402
 from tests.support import free_port_base, make_lake_home  # noqa: E402
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
@@ -54,9 +54,6 @@ PAGE, WEIGHT = 1000, 2  # klines: 1000 rows a page, weight 2 a request
 
 
 def scaled_files(tmp: Path, limit: int, window: float, burst: int) -> tuple[Path, Path]:
-    endpoints = yaml.safe_load(BUILTIN_CONFIG.read_text())
-    endpoints["rate_limits"]["binance"] |= {"weight_per_window": limit, "window_seconds": window, "burst": burst}
-    endpoints["endpoints"] = {"klines": endpoints["endpoints"]["klines"]}  # the others outweigh this small burst
     landings = {
         "version": 1,
         "landings": {
@@ -70,20 +67,8 @@ def scaled_files(tmp: Path, limit: int, window: float, burst: int) -> tuple[Path
             }
         },
     }
-    (tmp / "endpoints.yaml").write_text(yaml.safe_dump(endpoints))
     (tmp / "landings.yaml").write_text(yaml.safe_dump(landings))
-    return tmp / "endpoints.yaml", tmp / "landings.yaml"
-
-
-def budget_use(requests: list[Any], start: float, end: float, limit: int, window: float) -> tuple[int, int, float]:
-    """Weight the API counted in the windows wholly inside [start, end], against what they allowed."""
-    per_window: Counter[int] = Counter()
-    for request in requests:
-        if request.status == 200:
-            per_window[int(request.at // window)] += request.weight
-    full = [w for w in per_window if w * window >= start and (w + 1) * window <= end]
-    used = sum(per_window[w] for w in full)
-    return used, limit * len(full), used / max(1, limit * len(full))
+    return scaled_endpoints(tmp / "endpoints.yaml", limit, window, burst), tmp / "landings.yaml"
 
 
 def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -> dict[str, Any]:
@@ -144,7 +129,9 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
     checks = {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
     ok = [r for r in requests if r.status == 200]
     crawl_start, crawl_end = min(r.at for r in ok), max(r.at for r in ok)
-    used, allowed, share = budget_use(requests, crawl_start, crawl_end, args.limit, args.window)
+    weights = full_window_weights(requests, crawl_start, crawl_end, args.window)
+    used, allowed = sum(weights), args.limit * len(weights)
+    share = used / max(1, allowed)
     rows = open_catalog(settings).load_table("market.klines").scan(selected_fields=("symbol",)).to_arrow().num_rows
     return {
         "whole": whole,
