@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lake.settings import CrawlerSettings
 from lake_contracts.manifest import manifest_key as manifest_key_under
-from lake_contracts.slots import Slot
 from lake_contracts.transforms import TRANSFORMS
 from scrapworker.endpoints import EndpointCatalog, TimeWindowPaging, catalog_for
 from scrapworker.landing import landing_prefix
@@ -109,11 +107,6 @@ class Landing:
                     )
                 )
         return specs
-
-    def slot_jobs(self, slots: Sequence[Slot], endpoints: EndpointCatalog) -> list[JobSpec]:
-        """The jobs of each slot: a landing is keyed by its slot, so every reader (the signal, the typed
-        table) finds it whichever run, one slot or a range, landed it."""
-        return [spec for slot in slots for spec in self.jobs(slot.start, slot.end, endpoints)]
 
     def _chunks(
         self, start: datetime, end: datetime, params: dict[str, ParamValue], endpoints: EndpointCatalog
