@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -20,28 +21,62 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LAKE = str(Path(sys.executable).parent / "lake")
 
 
-def free_port_base(start: int = 40000, stop: int = 55000, step: int = 200) -> int:
+# Test ports live below Linux's ephemeral range (32768-60999 by default): a port in that range can be taken
+# at any moment by some process's outgoing connection, between our check that it is free and the server's
+# bind. Stack bases sit in [12000, 22000), so their SeaweedFS admin gRPC ports (+10000) land in
+# [22046, 32046) and never overlap another base's ports; single ports come from [10000, 12000).
+STACK_BASES = range(12000, 22000, 200)
+SINGLE_PORTS = range(10000, 12000)
+
+
+def free_port_base() -> int:
     """A port base whose every stack port is free now, so tests never collide with a running stack.
 
     The scan starts at a random place so that two test runs starting together rarely pick the same base;
-    under pytest-xdist each worker scans only its own share of the bases, so workers never race for one.
+    under pytest-xdist each worker owns the bases whose index is its number modulo the worker count, so two
+    workers never race for one base.
     """
-    bases = list(range(start, stop, step))
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or unset without xdist
-    if worker:
-        bases = bases[int(worker.removeprefix("gw")) :: int(os.environ["PYTEST_XDIST_WORKER_COUNT"])]
-    first = random.randrange(len(bases))
-    for base in bases[first:] + bases[:first]:
-        if all(_port_free(port) for port in StackLayout(Path("/"), base).all_ports().values()):
-            return base
-    raise RuntimeError(f"no free port range between {start} and {stop}")
+    layouts = [StackLayout(Path("/"), base) for base in _mine(STACK_BASES)]
+    usable = [layout for layout in layouts if not any(map(_ephemeral, layout.all_ports().values()))]
+    if not usable:
+        raise RuntimeError(f"no port base in {STACK_BASES} lies below the ephemeral range {_ephemeral_range()}")
+    first = random.randrange(len(usable))
+    for layout in usable[first:] + usable[:first]:
+        if all(_port_free(port) for port in layout.all_ports().values()):
+            return layout.port_base
+    raise RuntimeError(f"no free port base in {STACK_BASES}")
 
 
 def free_port() -> int:
-    """One free loopback port, for a service a test starts by itself."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """One free loopback port outside the ephemeral range, for a service a test starts by itself."""
+    ports = [port for port in _mine(SINGLE_PORTS) if not _ephemeral(port)]
+    first = random.randrange(len(ports))
+    for port in ports[first:] + ports[:first]:
+        if _port_free(port):
+            return port
+    raise RuntimeError(f"no free port in {SINGLE_PORTS}")
+
+
+def _mine(values: range) -> list[int]:
+    """This pytest-xdist worker's share of `values` (all of them without xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or unset without xdist
+    if not worker:
+        return list(values)
+    return list(values[int(worker.removeprefix("gw")) :: int(os.environ["PYTEST_XDIST_WORKER_COUNT"])])
+
+
+@functools.cache
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _ephemeral(port: int) -> bool:
+    low, high = _ephemeral_range()
+    return low <= port <= high
 
 
 def _port_free(port: int) -> bool:

@@ -29,7 +29,7 @@ def nessie_check(settings: LakeSettings) -> Check:
 def start_misconfigured(
     lake_settings: LakeSettings, home: Path, edit: dict[str, str | None], env: dict[str, str], warehouse: str
 ) -> tuple[ManagedProcess, LakeSettings]:
-    layout = StackLayout(home=home, port_base=free_port_base(start=45000))
+    layout = StackLayout(home=home, port_base=free_port_base())
     uri = f"http://127.0.0.1:{layout.port(NESSIE_PORT)}/iceberg"
     health = f"http://127.0.0.1:{layout.port(NESSIE_MANAGEMENT_PORT)}/q/health"
     settings = lake_settings.model_copy(

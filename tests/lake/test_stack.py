@@ -26,7 +26,7 @@ from tests.support import clean_environ, free_port_base, make_lake_home, run_lak
 @pytest.fixture(scope="module")
 def own_stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     home = make_lake_home("lake-stack-test-")
-    base = free_port_base(start=50000)
+    base = free_port_base()
     env = clean_environ(LAKE_HOME=str(home), LAKE_STACK__PORT_BASE=str(base))
     stack = Stack(home, base)
     try:
