@@ -35,7 +35,9 @@ NESTED_DELIMITER = "__"
 # Where `scripts/install.sh` provisions the Spark jars: beside the package in an editable install.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = REPO_ROOT / "spark-jars"
-DEFAULT_PORT_BASE = 54300
+# Below Linux's ephemeral range (32768-60999), where an outgoing connection could take a service's port
+# before the service binds it; the SeaweedFS admin gRPC port (+10046) is then 29146. Nessie gets its usual 19120.
+DEFAULT_PORT_BASE = 19100
 # Offsets from the port base of the embedded stack, each echoing the service's usual port.
 NESSIE_PORT_OFFSET = 20  # 19120
 NESSIE_MANAGEMENT_PORT_OFFSET = 21  # Nessie's management port (9000 in its image)

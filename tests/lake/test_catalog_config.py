@@ -90,7 +90,7 @@ def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_u
     assert all(key == key.lower() and "_" not in key.split(".")[0] for key in props)  # dot keys only
     loopback = nessie_properties(settings())
     assert loopback["quarkus.http.host"] == loopback["quarkus.management.host"] == "127.0.0.1"
-    assert (loopback["quarkus.http.port"], loopback["quarkus.management.port"]) == ("54320", "54321")
+    assert (loopback["quarkus.http.port"], loopback["quarkus.management.port"]) == ("19120", "19121")
 
 
 def test_duckdb_attaches_the_same_catalog_without_vended_credentials() -> None:

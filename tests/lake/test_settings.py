@@ -17,7 +17,7 @@ def write_env(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_describe_the_embedded_stack_without_any_file(tmp_path: Path) -> None:
     settings = load_settings(env_file=tmp_path / "absent.env")
-    assert settings.catalog.uri == "http://127.0.0.1:54320/iceberg"  # Nessie at the default port base
+    assert settings.catalog.uri == "http://127.0.0.1:19120/iceberg"  # Nessie at the default port base
     assert settings.catalog.name == "lake"
     assert settings.s3.raw_bucket == "raw"
     assert settings.partitions.cadence_minutes == 15
