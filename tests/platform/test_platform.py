@@ -348,11 +348,14 @@ def test_lake_down_stops_everything_even_a_code_server_left_behind(platform: Run
     # The Dagster webserver's code server, left re-parented when its parent dies without stopping it.
     pids = {line.split()[0]: int(line.split()[3]) for line in platform.lake("status").stdout.splitlines()}
     webserver = psutil.Process(pids["dagster-webserver"])
-    code_servers = [c for c in webserver.children(recursive=True) if "grpc" in " ".join(_cmdline(c))]
+    # Its direct children only: a code server's own children are run workers forked from it (same command
+    # line), which may finish at any moment; `lake down` must stop those too, as the last assertion checks.
+    code_servers = [c for c in webserver.children() if "grpc" in " ".join(_cmdline(c))]
     assert code_servers, "the webserver runs its code location in a code server"
     webserver.send_signal(signal.SIGKILL)
     webserver.wait(30)
-    assert all(c.is_running() and c.ppid() != webserver.pid for c in code_servers)  # orphaned, still running
+    orphans = [c for c in code_servers if c in platform.processes()]  # live, not zombies
+    assert orphans, "the code server outlives the webserver it was started by"
     status = platform.lake("status")
     assert status.returncode == 1 and re.search(r"^dagster-webserver\s+died", status.stdout, re.MULTILINE)
     down = platform.lake("down")
