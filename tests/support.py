@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,25 +36,25 @@ def free_port_base() -> int:
     under pytest-xdist each worker owns the bases whose index is its number modulo the worker count, so two
     workers never race for one base.
     """
-    layouts = [StackLayout(Path("/"), base) for base in _mine(STACK_BASES)]
-    usable = [layout for layout in layouts if not any(map(_ephemeral, layout.all_ports().values()))]
-    if not usable:
-        raise RuntimeError(f"no port base in {STACK_BASES} lies below the ephemeral range {_ephemeral_range()}")
-    first = random.randrange(len(usable))
-    for layout in usable[first:] + usable[:first]:
-        if all(_port_free(port) for port in layout.all_ports().values()):
-            return layout.port_base
-    raise RuntimeError(f"no free port base in {STACK_BASES}")
+    return _first_free(STACK_BASES, lambda base: list(StackLayout(Path("/"), base).all_ports().values()))
 
 
 def free_port() -> int:
     """One free loopback port outside the ephemeral range, for a service a test starts by itself."""
-    ports = [port for port in _mine(SINGLE_PORTS) if not _ephemeral(port)]
-    first = random.randrange(len(ports))
-    for port in ports[first:] + ports[:first]:
-        if _port_free(port):
-            return port
-    raise RuntimeError(f"no free port in {SINGLE_PORTS}")
+    return _first_free(SINGLE_PORTS, lambda port: [port])
+
+
+def _first_free(candidates: range, ports_of: Callable[[int], list[int]]) -> int:
+    """The first of this worker's candidates, from a random start, whose ports are all outside the
+    ephemeral range and free now."""
+    usable = [value for value in _mine(candidates) if not any(map(_ephemeral, ports_of(value)))]
+    if not usable:
+        raise RuntimeError(f"no ports in {candidates} lie below the ephemeral range {_ephemeral_range()}")
+    first = random.randrange(len(usable))
+    for value in usable[first:] + usable[:first]:
+        if all(map(_port_free, ports_of(value))):
+            return value
+    raise RuntimeError(f"no free ports in {candidates}")
 
 
 def _mine(values: range) -> list[int]:
