@@ -379,6 +379,13 @@ class MaintenanceSettings(_Section):
     wap_branch_retention_hours: float = Field(24.0, ge=1, le=24 * 365)
 
 
+class DockerSettings(_Section):
+    """The Docker engine `lake compose` starts where none runs (lake_tools/compose/engine.py)."""
+
+    # Image layers: outside the checkout, so another clone or CI run on this machine reuses them.
+    data_root: Path = Path.home() / ".cache" / "lake-ingest" / "docker"
+
+
 class LakeSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -400,6 +407,7 @@ class LakeSettings(BaseSettings):
     partitions: PartitionSettings = PartitionSettings()
     history: HistorySettings = HistorySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    docker: DockerSettings = DockerSettings()
 
     @model_validator(mode="after")
     def _history_before_slots(self) -> LakeSettings:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lake.settings import LakeSettings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from lake_tools.compose.engine import DockerEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +137,12 @@ def cmd_query(settings: LakeSettings, args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"lake query: {exc}", file=sys.stderr)
         return 1
-    print_table(columns, rows, limit=args.limit)
+    if args.json:
+        import json
+
+        print(json.dumps({"columns": columns, "rows": [list(row) for row in rows[: args.limit]]}, default=str))
+    else:
+        print_table(columns, rows, limit=args.limit)
     return 0
 
 
@@ -166,6 +175,49 @@ def cmd_bridge(_: LakeSettings, args: argparse.Namespace) -> int:
     return generate(args.bridge_args[1:])
 
 
+def cmd_compose(settings: LakeSettings, args: argparse.Namespace) -> int:
+    """`lake compose engine up|down|status`, `build`, `up`, `down [--volumes]`, `ps`."""
+    from lake_tools.compose.engine import DockerEngine, EngineError
+    from lake_tools.compose.project import ComposeProject
+
+    engine = DockerEngine(settings.docker.data_root, settings.home / "docker")
+    try:
+        if args.compose_command == "engine":
+            return _engine_command(engine, args.engine_action)
+        found = engine.up() if args.compose_command in ("build", "up") else engine.find()
+        if found is None:
+            print("lake compose: no Docker engine answers (`lake compose engine up` starts one)", file=sys.stderr)
+            return 1
+        stack = ComposeProject(found, standins=not args.registry, offline=not args.exchange)
+        if args.compose_command == "ps":
+            return stack.run("ps", capture=False, check=False).returncode
+        if args.compose_command == "build":
+            lines = stack.build()
+        elif args.compose_command == "up":
+            lines = itertools.chain(stack.build(), stack.up())
+        else:
+            lines = stack.down(volumes=args.volumes)
+        for line in lines:
+            print(line, flush=True)
+    except EngineError as exc:
+        print(f"lake compose: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _engine_command(engine: DockerEngine, action: str) -> int:
+    if action == "up":
+        found = engine.up()
+        print(f"docker engine: {found.host}" + (" (started here)" if found.ours else " (already running)"))
+    elif action == "down":
+        print("docker engine: " + ("stopped" if engine.down() else "not started here; left alone"))
+    else:
+        found_or_none = engine.find()
+        print(f"docker engine: {found_or_none.host}" if found_or_none else "docker engine: none answers")
+        return 0 if found_or_none else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lake", description="Batch ingestion into an Iceberg lake.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     stack_commands.add_parser("down", help="stop what `up` started, by PID").set_defaults(handler=cmd_stack_down)
     stack_commands.add_parser("status", help="one line per component").set_defaults(handler=cmd_stack_status)
 
+    compose = commands.add_parser("compose", help="the production-shaped Docker Compose stack (docker/)")
+    compose.add_argument(
+        "--registry", action="store_true", help="pull the official images instead of building local stand-ins"
+    )
+    compose.add_argument(
+        "--exchange", action="store_true", help="crawl the real exchange, not the market simulator container"
+    )
+    compose_commands = compose.add_subparsers(dest="compose_command", required=True)
+    engine = compose_commands.add_parser("engine", help="the Docker engine: one that runs, or dockerd started here")
+    engine.add_argument("engine_action", choices=["up", "down", "status"])
+    compose_commands.add_parser("build", help="build every image the stack runs (cached)")
+    compose_commands.add_parser("up", help="build what is missing, then start the stack and wait until healthy")
+    compose_down = compose_commands.add_parser("down", help="stop and remove the containers (volumes kept)")
+    compose_down.add_argument("--volumes", action="store_true", help="also remove the named volumes: all data")
+    compose_commands.add_parser("ps", help="the stack's containers and their health")
+    compose.set_defaults(handler=cmd_compose)
+
     commands.add_parser("bootstrap", help="create the raw bucket and Iceberg namespaces").set_defaults(
         handler=cmd_bootstrap
     )
@@ -208,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument("sql", help="one SQL statement; tables as namespace.table (catalog 'lake' is the default)")
     query.add_argument("--limit", type=int, default=100, help="rows printed at most (default 100)")
+    query.add_argument("--json", action="store_true", help='one JSON object: {"columns": [...], "rows": [[...]]}')
     query.set_defaults(handler=cmd_query)
     dagster = commands.add_parser("dagster", help="a dagster command on the embedded instance (`lake dagster dev`)")
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER)

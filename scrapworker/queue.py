@@ -355,7 +355,8 @@ class JobQueue:
 
         Subscribes first and reads the state second, so a finish between the two is never missed.
         """
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        # redis-py types pubsub() from 8.x on; earlier releases left it untyped.
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
         try:
             pubsub.subscribe(self.key("events", job_id))
             deadline = time.monotonic() + timeout

@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
-APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven chromium)
+# docker.io and debootstrap: the compose stack's engine (`lake compose engine up`) and the base image of its
+# stand-ins, for machines without an engine or an image registry.
+APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven chromium docker.io debootstrap)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -57,6 +59,26 @@ fi
 
 step "Jars from Maven Central: Spark's (spark-jars/) and Nessie's server (nessie-server/)"
 .venv/bin/python -m lake_tools.jars
+
+step "Docker Compose v2 (the docker CLI plugin)"
+# Debian bookworm packages only Compose v1; v2 is built from its Go module (the Go module proxy serves it).
+COMPOSE_VERSION=v5.6.0
+PLUGIN="$HOME/.docker/cli-plugins/docker-compose"
+if [ -x "$PLUGIN" ] && "$PLUGIN" version 2>/dev/null | grep -q "$COMPOSE_VERSION"; then
+  echo "present ($COMPOSE_VERSION)"
+elif docker compose version >/dev/null 2>&1 && [ ! -e "$PLUGIN" ]; then
+  echo "present: $(docker compose version)"
+else
+  GO=$(command -v go || echo /usr/local/go/bin/go)
+  [ -x "$GO" ] || { echo "error: Go (1.24+) is needed to build Docker Compose $COMPOSE_VERSION" >&2; exit 1; }
+  # Built as its own main module: `go install` refuses a module whose go.mod has exclude directives.
+  src=$("$GO" mod download -json "github.com/docker/compose/v5@$COMPOSE_VERSION" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  build=$(mktemp -d) && cp -r "$src/." "$build" && chmod -R u+w "$build"
+  mkdir -p "$(dirname "$PLUGIN")"
+  (cd "$build" && "$GO" build -trimpath -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$COMPOSE_VERSION" -o "$PLUGIN" ./cmd)
+  rm -rf "$build"
+  "$PLUGIN" version
+fi
 
 step "done"
 echo "Activate with: source .venv/bin/activate   (then: lake stack up && lake bootstrap && lake doctor)"

@@ -9,4 +9,12 @@ echo "==> ruff format";  ruff format --check .
 echo "==> mypy";         mypy
 # Two workers (pytest-xdist), a whole test module per worker so a module's services start once: much of
 # the suite waits on schedules and JVM start-ups, and one worker's wait is the other's CPU time.
-echo "==> pytest";       pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+# Arguments (a path, -k, -x) go to that one run; without any, the compose phase follows.
+if (($#)); then
+  echo "==> pytest $*"; exec pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+fi
+echo "==> pytest";       pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder --ignore=tests/compose
+# The compose stack alone: it publishes the fixed ports compose.yaml names and needs both cores. It starts
+# the Docker engine if none runs (and stops it after), builds the images (cached in the engine's data root)
+# and brings docker/compose.yaml up with the stand-ins of the upstream images.
+echo "==> pytest tests/compose"; pytest tests/compose

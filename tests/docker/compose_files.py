@@ -20,7 +20,13 @@ DOCKER_DIR = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"
 SPARK_DEFAULTS = DOCKER_DIR / "spark" / "spark-defaults.conf"
-DOCKERFILES = {name: DOCKER_DIR / name / "Dockerfile" for name in ("spark", "dagster", "airflow")}
+# The project's own images (the Spark and Dagster targets share docker/Dockerfile) and the stand-ins of the
+# upstream images for machines without an image registry (docker/compose.standins.yaml).
+PROJECT_DOCKERFILES = {"project": DOCKER_DIR / "Dockerfile", "airflow": DOCKER_DIR / "airflow" / "Dockerfile"}
+STANDIN_DOCKERFILES = {path.parent.name: path for path in sorted((DOCKER_DIR / "standins").glob("*/Dockerfile"))}
+DOCKERFILES = PROJECT_DOCKERFILES | {f"standin-{name}": path for name, path in STANDIN_DOCKERFILES.items()}
+STANDINS_FILE = DOCKER_DIR / "compose.standins.yaml"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
 # The marker of a service that runs once and exits (tests/docker/test_compose_rules.py).
 ONE_SHOT_LABEL = "lake.one-shot"

