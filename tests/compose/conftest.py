@@ -123,10 +123,15 @@ def engine() -> Iterator[Engine]:
 def stack(engine: Engine) -> Iterator[RunningCompose]:
     home = make_lake_home("lake-compose-")
     project = ComposeProject(engine, env_file=home / "compose.env")
+    # The tests own the compose project `lake` on this engine: a running one is someone's stack (refused);
+    # volumes a stopped one left hold other credentials, so the tests start from empty ones.
+    running = project.run("ps", "--quiet", check=False).stdout.split()
+    assert not running, "a compose project `lake` runs on this engine: `lake compose down` it before the tests"
+    project.run("down", "--volumes", "--remove-orphans", timeout=600)
     output = [*project.build(), *project.up()]
-    running = RunningCompose(project, home, "\n".join(output))
+    compose = RunningCompose(project, home, "\n".join(output))
     try:
-        yield running
+        yield compose
     finally:
         LOGS.mkdir(parents=True, exist_ok=True)
         logs = project.run("logs", "--no-color", "--timestamps", check=False, timeout=300)

@@ -12,13 +12,14 @@ survives `docker compose down` and `up` again.
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from lake_tools.compose.project import COMPOSE_FILE
-from tests.compose.conftest import RunningCompose, wait_for
+from tests.compose.conftest import RunningCompose, lake_on_host, wait_for
 from tests.support import shipped_landings
 
 pytestmark = pytest.mark.compose
@@ -146,9 +147,11 @@ def test_the_slot_landed_once_per_job_from_the_simulator_through_the_crawler_con
         stack, f"SELECT count(*) AS n, count(DISTINCT job_id) AS jobs FROM landing.signals WHERE {where}"
     )
     assert rows == [[expected, expected]], rows
-    # The worker that crawled them is the scrapworker container, which logs each landing.
+    # The scrapworker container crawled each of them once: one "job succeeded" line per job of the slot.
     logs = stack.compose("logs", "--no-color", "scrapworker").stdout
-    assert "landed" in logs or "manifest" in logs, logs[-2000:]
+    stamp = f"{start:%Y%m%dT%H%M}-"
+    succeeded = [line for line in logs.splitlines() if '"job succeeded"' in line and stamp in line]
+    assert len(succeeded) == expected, logs[-3000:]
 
 
 def query_in_container(stack: RunningCompose, sql: str) -> list[list[Any]]:
@@ -171,21 +174,8 @@ def test_the_blocking_null_partition_check_stops_the_downstream_report(
 ) -> None:
     """A NULL partition value on main (the real way: a value that does not cast) fails the blocking check of
     the next run; its report step never runs, the Airflow task fails, and main is not advanced."""
-    import pyarrow as pa
-    from pyiceberg.expressions import IsNull
-
-    from lake.catalog import open_catalog
-
-    table = open_catalog(stack.settings()).load_table("seed.partitioned_data")
-    row = {
-        "event_id": "bad",
-        "slot_start": datetime(2026, 11, 3),
-        "value": 1.0,
-        "ds": "2026-11-03",
-        "hr": None,
-        "min": 0,
-    }
-    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+    # Written from inside the stack: Nessie hands its clients the S3 endpoint the containers use.
+    null_partition_row(stack, "add")
     try:
         logical = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
         stack.airflow("PATCH", "/dags/spark_partitioned_data_v1", json={"is_paused": False})
@@ -208,16 +198,149 @@ def test_the_blocking_null_partition_check_stops_the_downstream_report(
             every=5,
         )
         assert run["state"] == "failed"
-        [dagster_run] = dagster_runs(stack, airflow__run_id=triggered["dag_run_id"])
-        events = run_events(stack, dagster_run["runId"])
-        evaluations = {
-            e["evaluation"]["checkName"]: e["evaluation"]["success"]
-            for e in events
-            if e["__typename"] == "AssetCheckEvaluationEvent"
-        }
-        materialized = {tuple(e["assetKey"]["path"]) for e in events if e["__typename"] == "MaterializationEvent"}
-        assert evaluations.get("no_null_partitions") is False, evaluations
-        assert ("seed", "partitioned_data_report") not in materialized
+        # Every try of the task (Airflow retries it) launched a run, and each stopped at the check.
+        attempts = dagster_runs(stack, airflow__run_id=triggered["dag_run_id"])
+        assert attempts
+        for attempt in attempts:
+            assert_stopped_at_the_null_check(stack, attempt["runId"])
     finally:
         stack.airflow("PATCH", "/dags/spark_partitioned_data_v1", json={"is_paused": True})
-        table.delete(IsNull("hr"))
+        null_partition_row(stack, "delete")
+
+
+NULL_ROW = """
+import sys
+from datetime import datetime
+
+import pyarrow as pa
+from pyiceberg.expressions import IsNull
+
+from lake.catalog import open_catalog
+from lake.settings import load_settings
+
+table = open_catalog(load_settings()).load_table("seed.partitioned_data")
+if sys.argv[1] == "add":
+    row = {"event_id": "bad", "slot_start": datetime(2026, 11, 3), "value": 1.0}
+    row |= {"ds": "2026-11-03", "hr": None, "min": 0}
+    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+else:
+    table.delete(IsNull("hr"))
+"""
+
+
+def null_partition_row(stack: RunningCompose, action: str) -> subprocess.CompletedProcess[str]:
+    result = stack.exec("dagster-code", "python3", "-c", NULL_ROW, action)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def assert_stopped_at_the_null_check(stack: RunningCompose, run_id: str) -> None:
+    events = run_events(stack, run_id)
+    evaluations = {
+        e["evaluation"]["checkName"]: e["evaluation"]["success"]
+        for e in events
+        if e["__typename"] == "AssetCheckEvaluationEvent"
+    }
+    materialized = {tuple(e["assetKey"]["path"]) for e in events if e["__typename"] == "MaterializationEvent"}
+    assert evaluations.get("no_null_partitions") is False, evaluations
+    assert ("seed", "partitioned_data_report") not in materialized
+
+
+# -- the seed's documented failures, named with their fix ---------------------------------------------------
+def test_lake_doctor_passes_inside_the_dagster_container_and_on_the_host(stack: RunningCompose) -> None:
+    """Every component the driver's container reaches, and the host through the published ports."""
+    inside = stack.exec("dagster-code", "lake", "doctor")
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    for component in ("Redis", "S3", "Iceberg catalog", "Nessie", "Java", "Spark jars", "PySpark Python"):
+        assert f"[ok  ] {component}" in inside.stdout, inside.stdout
+    on_host = lake_on_host(stack, "doctor")
+    assert on_host.returncode == 0, on_host.stdout + on_host.stderr
+
+
+def test_a_python_app_in_cluster_deploy_mode_is_refused_by_spark_with_the_reason(stack: RunningCompose) -> None:
+    """The seed's `--deploy-mode cluster`: a standalone cluster runs Python drivers in client mode only,
+    and spark-submit says so before anything starts (the project's submits always use client mode)."""
+    result = stack.exec(
+        "dagster-code",
+        "spark-submit",
+        "--master",
+        "spark://spark-master:7077",
+        "--deploy-mode",
+        "cluster",
+        "/opt/lake/src/jobs/static_data.py",
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Cluster deploy mode is currently not supported for python applications on standalone clusters" in (
+        result.stdout + result.stderr
+    )
+
+
+def test_a_query_of_a_namespace_that_does_not_exist_names_it(stack: RunningCompose) -> None:
+    result = stack.exec("dagster-code", "lake", "query", "SELECT * FROM nowhere.nothing")
+    assert result.returncode == 1
+    assert "nowhere" in result.stderr and "Traceback" not in result.stderr, result.stderr[-1500:]
+
+
+def test_nessie_given_upper_snake_environment_names_is_named_with_the_fix_by_lake_doctor(
+    stack: RunningCompose,
+) -> None:
+    """The seed's Nessie configured through NESSIE_CATALOG_* environment names: Quarkus cannot map a name
+    with '-' in it back to its property, so the warehouse is silently undefined; `lake doctor` in the
+    driver's container names the fix. A second Nessie from the stack's own image, on the stack's network."""
+    docker_env = stack.project.environment()
+    image = stack.compose("images", "--format", "json", "nessie").stdout
+    [nessie_image] = {f"{i['Repository']}:{i['Tag']}" for i in json.loads(image)}
+    name = "lake-nessie-upper-snake"
+    seed_style = {
+        "NESSIE_CATALOG_DEFAULT_WAREHOUSE": "lake-warehouse",
+        "NESSIE_CATALOG_WAREHOUSES_LAKE_WAREHOUSE_LOCATION": "s3://warehouse/",
+        "quarkus.http.port": "19120",
+        "quarkus.management.port": "9000",
+    }
+    run = ["docker", "run", "-d", "--rm", "--name", name, "--network", "lake_default"]
+    run += [arg for key, value in seed_style.items() for arg in ("-e", f"{key}={value}")]
+    started = subprocess.run([*run, nessie_image], env=docker_env, capture_output=True, text=True, check=False)
+    assert started.returncode == 0, started.stderr
+    try:
+        pointed_at_it = [
+            f"LAKE_CATALOG__URI=http://{name}:19120/iceberg",
+            "LAKE_CATALOG__WAREHOUSE=lake-warehouse",
+            f"LAKE_CATALOG__NESSIE_HEALTH_URL=http://{name}:9000/q/health",
+        ]
+
+        def doctor() -> subprocess.CompletedProcess[str] | None:
+            result = stack.exec("dagster-code", "env", *pointed_at_it, "lake", "doctor")
+            nessie = next((line for line in result.stdout.splitlines() if "] Nessie" in line), "")
+            return result if nessie and "ConnectionError" not in nessie else None
+
+        result = wait_for(doctor, 180, "the second Nessie to answer", every=5)
+        assert result.returncode != 0, result.stdout
+        assert "configure Nessie with dot keys" in result.stdout, result.stdout
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], env=docker_env, capture_output=True, check=False)
+
+
+# -- data survives `docker compose down` and `up` ----------------------------------------------------------
+RUN_COUNT = "{ runsOrError { ... on Runs { count } } }"
+
+
+def test_tables_signals_and_both_histories_survive_down_and_up(
+    stack: RunningCompose, seed_runs: dict[str, dict[str, Any]]
+) -> None:
+    def snapshot() -> dict[str, Any]:
+        counts = {
+            table: query_in_container(stack, f"SELECT count(*) FROM {table}")[0][0]
+            for table in ("landing.signals", "seed.static_data", "seed.partitioned_data")
+        }
+        counts["dagster runs"] = stack.dagster(RUN_COUNT)["runsOrError"]["count"]
+        counts["airflow runs"] = {dag_id: len(dag_runs(stack, dag_id)) for dag_id in SEED_DAGS}
+        return counts
+
+    before = snapshot()
+    assert all(before[table] > 0 for table in ("landing.signals", "seed.static_data", "seed.partitioned_data"))
+    assert before["dagster runs"] >= len(SEED_DAGS)
+    stack.compose("down", timeout=600)
+    assert not stack.services(), "down left containers behind"
+    list(stack.project.up())
+    assert snapshot() == before
