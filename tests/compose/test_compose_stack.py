@@ -19,7 +19,17 @@ from typing import Any
 import pytest
 
 from lake_tools.compose.project import COMPOSE_FILE
-from tests.compose.conftest import RunningCompose, lake_on_host, wait_for
+from tests.compose.support import (
+    RunningCompose,
+    dag_runs,
+    dagster_runs,
+    failure_messages,
+    finished_run,
+    lake_on_host,
+    query_in_container,
+    run_events,
+    wait_for,
+)
 from tests.support import shipped_landings
 
 pytestmark = pytest.mark.compose
@@ -31,37 +41,6 @@ SEED_DAGS = (
     "scraper_pipeline_v1",
 )
 ONE_SHOTS = {"storage-init", "bootstrap", "airflow-init"}
-
-RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results {
-  runId status tags { key value } } } } }"""
-CHECKS = """query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
-  __typename ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
-  ... on MaterializationEvent { assetKey { path } } ... on MessageEvent { message } } } } }"""
-
-
-def dag_runs(stack: RunningCompose, dag_id: str) -> list[dict[str, Any]]:
-    return stack.airflow("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-start_date", "limit": 20})["dag_runs"]
-
-
-def finished_run(stack: RunningCompose, dag_id: str, timeout: float) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        runs = [r for r in dag_runs(stack, dag_id) if r["state"] in ("success", "failed")]
-        return runs[0] if runs else None
-
-    return wait_for(done, timeout, f"a finished run of {dag_id}", every=5)
-
-
-def dagster_runs(stack: RunningCompose, **tags: str) -> list[dict[str, Any]]:
-    filters = {"tags": [{"key": key.replace("__", "/"), "value": value} for key, value in tags.items()]}
-    return stack.dagster(RUNS, {"filter": filters})["runsOrError"]["results"]
-
-
-def run_events(stack: RunningCompose, run_id: str) -> list[dict[str, Any]]:
-    return stack.dagster(CHECKS, {"runId": run_id})["logsForRun"]["events"]
-
-
-def failure_messages(stack: RunningCompose, run_id: str) -> list[str]:
-    return [e["message"][:400] for e in run_events(stack, run_id) if "Failure" in e["__typename"]]
 
 
 # -- the stack comes up --------------------------------------------------------------------------------
@@ -152,13 +131,6 @@ def test_the_slot_landed_once_per_job_from_the_simulator_through_the_crawler_con
     stamp = f"{start:%Y%m%dT%H%M}-"
     succeeded = [line for line in logs.splitlines() if '"job succeeded"' in line and stamp in line]
     assert len(succeeded) == expected, logs[-3000:]
-
-
-def query_in_container(stack: RunningCompose, sql: str) -> list[list[Any]]:
-    """`lake query` (DuckDB over Nessie's REST catalog) inside the dagster-code container, rows as JSON."""
-    result = stack.exec("dagster-code", "lake", "query", "--json", sql)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)["rows"]
 
 
 def test_duckdb_inside_a_container_reads_the_tables_the_stack_wrote(
