@@ -34,14 +34,14 @@ from typing import Any
 
 import dagster._check as check
 from dagster import Array, Field
-from dagster._core.instance import DagsterInstance
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._grpc.impl import IPCErrorMessage, RunInSubprocessComplete, start_run_in_subprocess
 from dagster._grpc.types import ExecuteExternalJobArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 from dagster._utils.hosted_user_process import recon_job_from_origin
-from sqlalchemy.exc import SQLAlchemyError
+
+from lake_assets.pools import ensure_pools, run_pools
 
 # Where a run's worker runs, for a terminate sent to the other launching process.
 WORKER_TAG = "lake/run_worker"
@@ -176,29 +176,6 @@ class ForkserverRunLauncher(RunLauncher, ConfigurableClass):
             workers = [worker for worker, _ in self._workers.values()]
         for worker in workers:
             worker.join(timeout)
-
-
-def run_pools(instance: DagsterInstance, run: DagsterRun) -> set[str]:
-    """The pools the run's steps will claim (each Spark table asset has its table's pool)."""
-    if run.execution_plan_snapshot_id is None:
-        return set()
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    return {step.pool for step in plan.steps if step.pool}
-
-
-def ensure_pools(instance: DagsterInstance, pools: set[str]) -> None:
-    """Give each new pool its default limit before any run claims it.
-
-    Dagster 1.13 creates a pool's row at its first claim; two runs claiming a new pool at once (two slots
-    caught up together) both INSERT it, and on PostgreSQL the loser's fallback UPDATE runs in the
-    aborted transaction: that run fails with "current transaction is aborted" (seen in the platform
-    test under load). Created here, the runs find the row and never insert. Two launching processes
-    can still race here: whichever wins, the row exists, so the loser's error is dropped.
-    """
-    storage = instance.event_log_storage
-    for pool in sorted(pools - storage.get_concurrency_keys()):
-        with contextlib.suppress(SQLAlchemyError):
-            storage.initialize_concurrency_limit_to_default(pool)
 
 
 def _alive(pid: int) -> bool:

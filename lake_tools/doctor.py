@@ -40,7 +40,8 @@ class CheckFailedError(Exception):
         self.detail, self.remedy = detail, remedy
 
 
-STACK_REMEDY = "start the embedded stack with `lake stack up` (or check {var})"
+# The same settings point at the embedded stack or at docker/ (the compose stack): name both ways up.
+STACK_REMEDY = "start it: `lake stack up` (embedded) or `lake compose up` (docker/); or check {var}"
 
 
 def check_redis(settings: LakeSettings) -> str:

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 # chromium: the browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 # docker.io and debootstrap: the compose stack's engine (`lake compose engine up`) and the base image of its
 # stand-ins, for machines without an engine or an image registry.
-APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven chromium docker.io debootstrap)
+APT_PACKAGES=(postgresql redis-server openjdk-17-jre-headless maven chromium debootstrap)
+# A machine with its own Docker engine (Docker's packages, Desktop) keeps it: docker.io would conflict.
+command -v dockerd >/dev/null 2>&1 || APT_PACKAGES+=(docker.io)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -46,7 +46,7 @@ def build_base_images(engine: Engine, rebuild: bool = False) -> Iterator[str]:
         return
     python = find_python312()
     if shutil.which("debootstrap") is None:
-        raise EngineError("debootstrap is not installed: scripts/install.sh --docker installs it")
+        raise EngineError("debootstrap is not installed: scripts/install.sh installs it")
     with tempfile.TemporaryDirectory(prefix="lake-rootfs-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "rootfs"
         _run(

@@ -118,7 +118,7 @@ class DockerEngine:
         if shutil.which("dockerd") is None and not Path("/usr/sbin/dockerd").exists():
             raise EngineError(
                 "no Docker engine answers and dockerd is not installed: install Debian's docker.io "
-                "(scripts/install.sh --docker does) or start your own engine and set DOCKER_HOST"
+                "(scripts/install.sh does) or start your own engine and set DOCKER_HOST"
             )
         if os.geteuid() != 0:
             raise EngineError(

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from lake.settings import LakeSettings, load_settings
-from lake_tools.compose.engine import DockerEngine, Engine
+from lake_tools.compose.engine import EXEC_ROOT, DockerEngine, Engine
 from lake_tools.compose.project import ComposeProject, host_environment, read_env_file
 from tests.support import LAKE, REPO_ROOT, clean_environ, make_lake_home
 
@@ -115,19 +115,24 @@ def compose_engine() -> Iterator[Engine]:
     finally:
         if found.ours:
             assert docker_engine.down(), "the engine started here was not running at the end"
+            # dockerd, its containerd and every container shim name the exec root: none may outlive it.
+            left = subprocess.run(["pgrep", "-af", str(EXEC_ROOT)], capture_output=True, text=True).stdout
+            assert not left.strip(), f"the engine left processes behind:\n{left}"
 
 
 @contextmanager
 def compose_stack(engine: Engine, logs_name: str = "compose") -> Iterator[RunningCompose]:
     """The project `lake` from empty volumes, healthy; its logs kept under test-artifacts/ at the end.
 
-    It owns the project `lake` on this engine: a running one is someone's stack (refused); the volumes a
-    stopped one left hold other credentials, so it starts from empty ones.
+    It owns the project `lake` on this engine: a running one on an engine it did not start is someone's
+    stack (refused); the volumes a stopped one left hold other credentials, so it starts from empty ones.
     """
     home = make_lake_home("lake-compose-")
     project = ComposeProject(engine, env_file=home / "compose.env")
+    # On an engine started here, running containers are ones its restart policies brought back after an
+    # engine that was killed: leftovers, not someone's stack.
     running = project.run("ps", "--quiet", check=False).stdout.split()
-    assert not running, "a compose project `lake` runs on this engine: `lake compose down` it first"
+    assert engine.ours or not running, "a compose project `lake` runs on this engine: `lake compose down` it first"
     project.run("down", "--volumes", "--remove-orphans", timeout=600)
     output = [*project.build(), *project.up()]
     try:

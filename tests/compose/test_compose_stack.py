@@ -293,6 +293,27 @@ def test_nessie_given_upper_snake_environment_names_is_named_with_the_fix_by_lak
         subprocess.run(["docker", "rm", "--force", name], env=docker_env, capture_output=True, check=False)
 
 
+def test_nessie_started_while_the_s3_store_is_down_serves_once_it_returns(stack: RunningCompose) -> None:
+    """The seed's Nessie with its S3 store down at start: `lake doctor` names the store and its setting,
+    Nessie starts anyway, and the catalog reads and writes again once the store is back, no restart."""
+    stack.compose("stop", "rustfs")
+    try:
+        stack.compose("restart", "nessie")
+        wait_for(lambda: "healthy" in stack.compose("ps", "nessie").stdout, 180, "Nessie healthy again", every=3)
+        down = stack.exec("dagster-code", "lake", "doctor")
+        assert down.returncode == 1, down.stdout
+        failing = [line for line in down.stdout.splitlines() if line.startswith("[FAIL]")]
+        assert len(failing) == 1 and "S3" in failing[0], down.stdout
+        assert "LAKE_S3__ENDPOINT" in down.stdout, down.stdout
+    finally:
+        stack.compose("start", "rustfs")
+    wait_for(lambda: "healthy" in stack.compose("ps", "rustfs").stdout, 120, "the S3 store healthy", every=3)
+    back = stack.exec("dagster-code", "lake", "doctor")
+    assert back.returncode == 0, back.stdout
+    [[count]] = query_in_container(stack, "SELECT count(*) FROM seed.static_data")
+    assert count > 0
+
+
 # -- data survives `docker compose down` and `up` ----------------------------------------------------------
 RUN_COUNT = "{ runsOrError { ... on Runs { count } } }"
 

@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance
 
 from lake.settings import LakeSettings
-from lake_assets.run_launcher import ensure_pools
+from lake_assets.pools import ensure_pools
 from lake_tools import dagster_home
 
 
