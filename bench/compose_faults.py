@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each figure as it is measured
 sys.path.insert(0, str(ROOT))
 
 from tests.compose.support import (  # noqa: E402
@@ -175,7 +176,7 @@ def main() -> None:
                 stack, f"SELECT count(*), count(DISTINCT job_id) FROM landing.signals WHERE {where}"
             )
             rows.append([name, run["state"], tries(stack, PIPELINE, run_id), seconds, signals, distinct, start])
-            print(f"{name:<14} {run['state']:<8} tries {rows[-1][2]}  {seconds:6.1f} s  signals {signals}/{jobs}", flush=True)
+            print(f"{name:<14} {run['state']:<8} tries {rows[-1][2]}  {seconds:6.1f} s  signals {signals}/{jobs}")
         # Typed once: each slot through the typed DAG, then its klines counted against their distinct keys.
         for name, *_, start in rows:
             typed_id = f"typed-{name}-{start:%H%M}"

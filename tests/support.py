@@ -1,4 +1,5 @@
-"""Helpers the test fixtures share: free ports, a private LAKE_HOME, and running the `lake` command."""
+"""Helpers the test fixtures share: free ports, a private LAKE_HOME, running the `lake` command, waiting,
+and the two control planes a platform test drives (Airflow's REST API, Dagster's GraphQL)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+import requests
+
+from lake_tools.platform import airflow as airflow_api
 from lake_tools.stack.components import StackLayout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -139,3 +145,47 @@ def jobs_per_slot() -> int:
 
 def kline_symbols() -> int:
     return sum(len(landing.param_sets) for landing in shipped_landings() if landing.typed == "klines")
+
+
+def wait_for[T](probe: Callable[[], T | None], timeout: float, what: str, every: float = 2) -> T:
+    """`probe()`'s first truthy answer, polled every `every` seconds; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class PlatformApis:
+    """Airflow's REST API (/api/v2, as the admin, a token from /auth/token) and Dagster's GraphQL, for a
+    running platform: the embedded one (`lake up`) or the compose stack. Failures carry the answer's body."""
+
+    airflow_url: str
+    dagster_url: str
+    _token: str | None
+
+    @property
+    def airflow_password(self) -> str:
+        raise NotImplementedError
+
+    def airflow(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._token is None:
+            self._token = airflow_api.token(self.airflow_url, self.airflow_password)
+        response = requests.request(
+            method,
+            f"{self.airflow_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self._token}"},
+            timeout=30,
+            **kwargs,
+        )
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
+        return response.json()
+
+    def dagster(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        response = requests.post(
+            f"{self.dagster_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()["data"]

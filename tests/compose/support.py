@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from lake.settings import LakeSettings, load_settings
 from lake_tools.compose.engine import EXEC_ROOT, DockerEngine, Engine
 from lake_tools.compose.project import ComposeProject, host_environment, read_env_file
-from tests.support import LAKE, REPO_ROOT, clean_environ, make_lake_home
+from tests.support import LAKE, REPO_ROOT, PlatformApis, clean_environ, make_lake_home, wait_for
 
 LOGS = REPO_ROOT / "test-artifacts" / "compose-logs"
 
 
 @dataclass
-class RunningCompose:
+class RunningCompose(PlatformApis):
+    airflow_url = "http://127.0.0.1:8080"
+    dagster_url = "http://127.0.0.1:3000"
+
     project: ComposeProject
     home: Path
     up_output: str
@@ -50,32 +50,9 @@ class RunningCompose:
         """A command inside a running service's container, as compose runs it (no TTY)."""
         return self.compose("exec", "-T", service, *command, check=False, timeout=timeout)
 
-    def airflow(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Airflow's REST API (/api/v2) as the admin docker/.env names, with a token from /auth/token."""
-        if self._token is None:
-            login = {
-                "username": self.credentials["AIRFLOW_ADMIN_USERNAME"],
-                "password": self.credentials["AIRFLOW_ADMIN_PASSWORD"],
-            }
-            response = requests.post("http://127.0.0.1:8080/auth/token", json=login, timeout=30)
-            assert response.status_code in (200, 201), response.text[:300]
-            self._token = str(response.json()["access_token"])
-        response = requests.request(
-            method,
-            f"http://127.0.0.1:8080/api/v2{path}",
-            headers={"Authorization": f"Bearer {self._token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json()
-
-    def dagster(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        response = requests.post(
-            "http://127.0.0.1:3000/graphql", json={"query": query, "variables": variables or {}}, timeout=30
-        )
-        response.raise_for_status()
-        return response.json()["data"]
+    @property
+    def airflow_password(self) -> str:
+        return self.credentials["AIRFLOW_ADMIN_PASSWORD"]
 
     def services(self) -> list[dict[str, Any]]:
         """`docker compose ps --all` as dicts (compose prints one JSON object a line)."""
@@ -91,16 +68,6 @@ def _sections(env: dict[str, str]) -> dict[str, Any]:
             section, _, name = key.removeprefix("LAKE_").lower().partition("__")
             overrides.setdefault(section, {})[name] = value
     return overrides
-
-
-def wait_for[T](probe: Callable[[], T | None], timeout: float, what: str, every: float = 3) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @contextmanager

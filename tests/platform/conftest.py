@@ -14,15 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
-import requests
 
 from lake.settings import LakeSettings, load_settings
-from lake_tools.platform import airflow
-from tests.support import LAKE, REPO_ROOT, clean_environ, free_port_base, make_lake_home
+from tests.support import LAKE, REPO_ROOT, PlatformApis, clean_environ, free_port_base, make_lake_home
 
 # Screenshots of every page the browser tests look at: CI keeps this folder as the run's artifacts.
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -30,7 +27,7 @@ LOGS = REPO_ROOT / "test-artifacts" / "platform-logs"
 
 
 @dataclass
-class RunningPlatform:
+class RunningPlatform(PlatformApis):
     home: Path
     env: dict[str, str]
     up_output: str
@@ -51,32 +48,11 @@ class RunningPlatform:
         return self.settings.airflow.url
 
     @property
-    def password(self) -> str:
+    def airflow_password(self) -> str:
         return str(json.loads((self.home / "airflow" / "simple_auth_manager_passwords.json").read_text())["admin"])
 
     def lake(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run([LAKE, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
-
-    def airflow(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Airflow's REST API (/api/v2) as the admin, with a token from /auth/token."""
-        if self._token is None:
-            self._token = airflow.token(self.airflow_url, self.password)
-        response = requests.request(
-            method,
-            f"{self.airflow_url}/api/v2{path}",
-            headers={"Authorization": f"Bearer {self._token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json()
-
-    def dagster(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        response = requests.post(
-            f"{self.dagster_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
-        )
-        response.raise_for_status()
-        return response.json()["data"]
 
     def record_leaders(self) -> None:
         status = self.lake("status").stdout.splitlines()

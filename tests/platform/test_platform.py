@@ -10,8 +10,7 @@ import contextlib
 import itertools
 import re
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ import requests
 
 from lake.catalog import open_catalog
 from tests.platform.conftest import SCREENSHOTS, RunningPlatform
-from tests.support import kline_symbols, shipped_landings
+from tests.support import kline_symbols, shipped_landings, wait_for
 
 LANDINGS = shipped_landings()
 
@@ -44,16 +43,6 @@ SCRAPER, TYPED = "scraper_pipeline_v1", "scraper_typed_v1"
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 # -- lake up ---------------------------------------------------------------------------------------
 def test_lake_up_reports_each_component_healthy_and_how_to_log_in(platform: RunningPlatform) -> None:
     output = platform.up_output
@@ -63,7 +52,7 @@ def test_lake_up_reports_each_component_healthy_and_how_to_log_in(platform: Runn
         assert re.search(rf"^{name}: healthy, pid \d+ \([\d.]+ s\)$", output, re.MULTILINE), name
     assert "airflow: the bridge DAGs are loaded" in output
     assert f"Dagster  {platform.dagster_url}" in output and f"Airflow  {platform.airflow_url}" in output
-    assert "password: cat " in output and platform.password not in output  # where it is, never what it is
+    assert "password: cat " in output and platform.airflow_password not in output  # where it is, never what it is
     status = platform.lake("status")
     assert status.returncode == 0, status.stdout + status.stderr
     lines = status.stdout.splitlines()
@@ -281,7 +270,7 @@ def shot(page: Any, name: str) -> None:
 def airflow_login(page: Any, platform: RunningPlatform) -> None:
     page.goto(f"{platform.airflow_url}/")
     page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(platform.password)
+    page.get_by_label("Password").fill(platform.airflow_password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))
 
