@@ -2,7 +2,7 @@
 
 Dagster's DefaultRunLauncher asks the code server to start each run, and the code server `spawn`s a new
 interpreter that imports Dagster and the code location again: 4-9 s per run on the 2-core machines, most
-of a minute slot's latency budget (DESIGN.md §4, issue 14). This launcher runs the very same entry point
+of a minute slot's latency budget. This launcher runs the very same entry point
 (`dagster._grpc.impl.start_run_in_subprocess`, what the code server runs in its child) in a child of a
 multiprocessing *forkserver* that imported Dagster and the heavy libraries once (`preload`). The code
 location itself is imported by each run, so an edited asset is picked up by the next run as before.
