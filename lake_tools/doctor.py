@@ -93,9 +93,15 @@ def check_catalog(settings: LakeSettings) -> str:
     return f"{where} namespaces: {', '.join(namespaces) or '(none: run `lake bootstrap`)'}"
 
 
-# What Nessie's own health checks say when it was configured the ways the seed article documents, and
-# the fix for each (lake.catalog_config.nessie_properties renders the working form).
+# What Nessie's own health checks say when it was configured the ways the seed article documents, or when
+# its object store is down, and the fix for each (lake.catalog_config.nessie_properties renders the
+# working form).
 NESSIE_FAULTS = (
+    (
+        "Warehouses Object Stores",
+        "Nessie cannot reach its warehouse's object store (nessie.catalog.service.s3.default-options.endpoint): "
+        "start the S3 store; Nessie serves again once it answers, without a restart",
+    ),
     (
         "Invalid secret URI",
         "give Nessie the S3 key as a secret URI, not a plain string: "
