@@ -297,7 +297,9 @@ def test_nessie_given_upper_snake_environment_names_is_named_with_the_fix_by_lak
 Report = subprocess.CompletedProcess[str]  # what `lake doctor` printed, and its exit code
 
 
-def test_nessie_started_while_the_s3_store_is_down_serves_once_it_returns(stack: RunningCompose) -> None:
+def test_nessie_started_while_the_s3_store_is_down_serves_once_it_returns(
+    stack: RunningCompose, seed_runs: dict[str, dict[str, Any]]
+) -> None:
     """The seed's Nessie with its S3 store down at start: it starts and serves the catalog, `lake doctor`
     names the store (and Nessie's object-store health) with the setting to check, and everything is green
     again once the store is back, without restarting Nessie."""
@@ -323,6 +325,7 @@ def test_nessie_started_while_the_s3_store_is_down_serves_once_it_returns(stack:
         stack.compose("start", "rustfs")
     back = wait_for(lambda: doctor_once(lambda r: r.returncode == 0), 180, "a green doctor", every=3)
     assert "[ok  ] Nessie" in back.stdout
+    # The tables the seed runs wrote read through the restarted Nessie from the store that came back.
     [[count]] = query_in_container(stack, "SELECT count(*) FROM seed.static_data")
     assert count > 0
 
