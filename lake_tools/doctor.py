@@ -95,13 +95,9 @@ def check_catalog(settings: LakeSettings) -> str:
 
 # What Nessie's own health checks say when it was configured the ways the seed article documents, or when
 # its object store is down, and the fix for each (lake.catalog_config.nessie_properties renders the
-# working form).
+# working form). The first marker found wins: the object-store one, which a bad S3 secret also trips,
+# comes last.
 NESSIE_FAULTS = (
-    (
-        "Warehouses Object Stores",
-        "Nessie cannot reach its warehouse's object store (nessie.catalog.service.s3.default-options.endpoint): "
-        "start the S3 store; Nessie serves again once it answers, without a restart",
-    ),
     (
         "Invalid secret URI",
         "give Nessie the S3 key as a secret URI, not a plain string: "
@@ -113,6 +109,11 @@ NESSIE_FAULTS = (
         "configure Nessie with dot keys (system properties or config/application.properties): Quarkus cannot "
         "map an upper-snake environment name back to a key with '-' or '.' in it "
         "(NESSIE_CATALOG_WAREHOUSES_LAKE_WAREHOUSE_LOCATION is not nessie.catalog.warehouses.lake-warehouse.location)",
+    ),
+    (
+        "Warehouses Object Stores",
+        "Nessie cannot reach its warehouse's object store (nessie.catalog.service.s3.default-options.endpoint): "
+        "start the S3 store; Nessie serves again once it answers, without a restart",
     ),
 )
 
