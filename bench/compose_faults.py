@@ -63,6 +63,13 @@ def container(stack: RunningCompose, service: str) -> str:
     return stack.compose("ps", "--quiet", service).stdout.strip()
 
 
+def kill_and_start(stack: RunningCompose, service: str) -> None:
+    """`docker kill` (no graceful stop), then the service started again 5 s later, as an operator would."""
+    docker(stack, "kill", container(stack, service))
+    time.sleep(5)
+    stack.compose("start", service)
+
+
 def task_running(stack: RunningCompose, dag_id: str, run_id: str) -> bool:
     instances = stack.airflow("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
     return any(ti["state"] in ("running", "deferred") for ti in instances)
@@ -78,16 +85,12 @@ def no_fault(stack: RunningCompose, run_id: str, stamp: str, since: str) -> None
 
 def kill_celery_worker(stack: RunningCompose, run_id: str, stamp: str, since: str) -> None:
     wait_for(lambda: task_running(stack, PIPELINE, run_id), 120, "the bridge task to run", every=0.5)
-    docker(stack, "kill", container(stack, "airflow-worker"))
-    time.sleep(5)
-    stack.compose("start", "airflow-worker")
+    kill_and_start(stack, "airflow-worker")
 
 
 def kill_crawler(stack: RunningCompose, run_id: str, stamp: str, since: str) -> None:
     until_log(stack, "scrapworker", since, '"job started", "job_id": "binance.klines.')
-    docker(stack, "kill", container(stack, "scrapworker"))
-    time.sleep(5)
-    stack.compose("start", "scrapworker")
+    kill_and_start(stack, "scrapworker")
 
 
 def kill_nessie_before_the_commit(stack: RunningCompose, run_id: str, stamp: str, since: str) -> None:
@@ -98,9 +101,7 @@ def kill_nessie_before_the_commit(stack: RunningCompose, run_id: str, stamp: str
         "the slot's landings",
         every=0.5,
     )
-    docker(stack, "kill", container(stack, "nessie"))
-    time.sleep(5)
-    stack.compose("start", "nessie")
+    kill_and_start(stack, "nessie")
 
 
 def restart_nessie_db(stack: RunningCompose, run_id: str, stamp: str, since: str) -> None:
