@@ -29,7 +29,7 @@ from lake_tools.stack import Stack  # noqa: E402
 from tests.support import free_port_base, make_lake_home  # noqa: E402
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
-# The same one-submit day measured on the JDBC catalog over file:// before the move to Nessie (issue 4).
+# The same one-submit day measured on the JDBC catalog over file://, before the catalog moved to Nessie.
 JDBC_FILE_BASELINE_SECONDS = 27.5
 TARGET_SECONDS = 60.0
 

@@ -10,7 +10,7 @@ jobs/klines_transform.py, from a landing). Each time a simulated day closes (eve
 maintenance (jobs/maintenance.py: compaction of closed days, manifest rewrite) runs for both tables, as the
 daily schedule would; the slots wait for it as the tables' pools make them wait in Dagster.
 
-Prints the p50 commit latency of the first and the last 100 slots and their ratio (issue 13: signal
+Prints the p50 commit latency of the first and the last 100 slots and their ratio (the target: signal
 publish last-100 p50 within 1.5x of the first 100's and <= 100 ms, over >= 5000 commits), data files per
 closed day partition of market.klines, the current metadata file's size as the commits go on, each
 maintenance run, and row counts against what was committed.
@@ -49,7 +49,7 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SLOTS_PER_DAY = 1440
 MAINTAINED = (tables.KLINES, tables.SIGNALS)
-FEW_FILES = 3  # issue 13: closed day partitions hold at most a few files after compaction
+FEW_FILES = 3  # the target: closed day partitions hold at most a few files after compaction
 
 
 def signals_of(slot: Slot) -> list[Signal]:

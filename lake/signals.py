@@ -67,10 +67,10 @@ def publish(catalog: Catalog, signal: Signal, attempts: int = 8) -> None:
 def publish_batch(catalog: Catalog, signals: list[Signal], attempts: int = 8) -> None:
     """Write a run's signal rows in ONE commit, each replacing any earlier row of its job.
 
-    At minute cadence every commit counts (issue 13: a commit per landing grew the table's history twice
-    as fast). A commit conflict (a concurrent publish) is retried here, planning the delete again on the
-    new head, so a job another run just published is replaced too (pyiceberg's own retry, off for this
-    table, would keep its first plan and leave two rows).
+    At minute cadence every commit counts (a commit per landing grew the table's history twice as fast).
+    A commit conflict (a concurrent publish) is retried here, planning the delete again on the new head,
+    so a job another run just published is replaced too (pyiceberg's own retry, off for this table, would
+    keep its first plan and leave two rows).
     """
     latest = {signal.job_id: signal for signal in signals}  # a job twice in one batch: its last signal
     if not latest:

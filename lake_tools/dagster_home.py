@@ -2,7 +2,7 @@
 `dagster` commands need (`lake dagster dev`, `lake dagster asset materialize ...`).
 
 Storage is PostgreSQL (the stack's `dagster` database). Runs use the DefaultRunCoordinator: the
-queued coordinator's daemon hop costs seconds a run, which matters at minute cadence (DESIGN.md §4);
+queued coordinator's daemon hop costs seconds a run, which matters at minute cadence;
 for the same reason they fork from a warm process (lake_assets.run_launcher).
 """
 

@@ -1,4 +1,5 @@
-"""Dependency arrows point one way (DESIGN.md §2). Read from the source, so a stray import fails here."""
+"""Dependency arrows point one way: contracts, then settings and storage, then the services, then the tools on
+top. Read from the source, so a stray import fails here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NULL partitions produced the ways they really happen, found from manifests alone (DESIGN.md §4).
+"""NULL partitions produced the ways they really happen, found from manifests alone.
 
 Never by editing metadata: Spark writes them (a failed cast with ANSI off, spec evolution, a void
 transform on a format-v1 table), and pyiceberg writes one on the REST catalog.
