@@ -40,6 +40,11 @@ def _tag_list(values: dict[str, str]) -> list[dict[str, str]]:
 
 def data_of(url: str, status_code: int, body: Any, text: str) -> dict[str, Any]:
     """The `data` of an answer, or DagsterRunError naming the HTTP status or the first GraphQL error."""
+    if status_code == 401:
+        raise DagsterRunError(
+            f"Dagster at {url} refused the credentials (HTTP 401): set the login and password of the "
+            "Airflow connection dagster_default to an identity of Dagster's webserver"
+        )
     if status_code != 200:
         raise DagsterRunError(f"Dagster GraphQL at {url} answered HTTP {status_code}: {text[:300]}")
     if not isinstance(body, dict):

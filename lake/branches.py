@@ -24,10 +24,11 @@ from typing import Any
 
 import requests
 
+from lake.access import WAP_BRANCH_PREFIX
 from lake.catalog_config import nessie_api_uri, oauth2_server_uri
 from lake.settings import LakeSettings
 
-WAP_PREFIX = "wap-"
+WAP_PREFIX = WAP_BRANCH_PREFIX  # "wap-": the writer identity may delete these (lake.access)
 _STAMP_FORMAT = "%Y%m%dT%H%M%S"
 _STAMP = r"\d{8}T\d{6}"
 # Nessie's reference names (org.projectnessie.model.Validation.REF_NAME_REGEX) ...
@@ -85,7 +86,7 @@ class NessieBranches:
 
     @classmethod
     def from_settings(cls, settings: LakeSettings) -> NessieBranches:
-        return cls(nessie_api_uri(settings), token=_token(settings))
+        return cls(nessie_api_uri(settings), token=catalog_token(settings))
 
     def default_branch(self) -> str:
         return str(self._request("GET", "/config", "read the server config")["defaultBranch"])
@@ -247,8 +248,11 @@ def _conflicting_tables(reason: str) -> list[str]:
     return re.findall(r"'([^']+)'", keys)
 
 
-def _token(settings: LakeSettings) -> str | None:
-    """A bearer token from the catalog's OAuth2 client credentials, as pyiceberg and Spark obtain theirs."""
+def catalog_token(settings: LakeSettings) -> str | None:
+    """The catalog's bearer token: the configured one, or one from its OAuth2 client credentials, as
+    pyiceberg and Spark obtain theirs."""
+    if settings.catalog.token is not None:
+        return settings.catalog.token.get_secret_value()
     credential = settings.catalog.credential
     if credential is None:
         return None

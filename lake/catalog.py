@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, OAuthError, UnauthorizedError
 
 from lake.catalog_config import pyiceberg_properties
 from lake.settings import LakeSettings
@@ -15,6 +15,11 @@ class NamespaceMissingError(LookupError):
 
 def open_catalog(settings: LakeSettings) -> Catalog:
     return load_catalog(settings.catalog.name, **pyiceberg_properties(settings))
+
+
+def catalog_refused_credentials(exc: BaseException) -> bool:
+    """Nessie said who-are-you (401: no token, a bad or expired one) rather than anything else."""
+    return isinstance(exc, UnauthorizedError | OAuthError)
 
 
 def ensure_namespaces(catalog: Catalog, namespaces: tuple[str, ...]) -> list[str]:

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from lake.settings import NESSIE_ICEBERG_PATH, LakeSettings
+from lake.access import TOKEN_AUDIENCE, TOKEN_ISSUER, nessie_authorization_rules
+from lake.settings import NESSIE_ICEBERG_PATH, LakeSettings, SettingsError
 from lake_contracts.spark_conf import RAW_BUCKET as RAW_BUCKET_CONF
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -52,9 +53,7 @@ def pyiceberg_properties(settings: LakeSettings) -> dict[str, str]:
     """Keyword properties for `pyiceberg.catalog.load_catalog(settings.catalog.name, **props)`."""
     catalog = settings.catalog
     props = {"type": "rest", "uri": rest_catalog_uri(settings), "warehouse": catalog.warehouse}
-    if catalog.credential is not None:
-        props["credential"] = catalog.credential.get_secret_value()
-        props["oauth2-server-uri"] = oauth2_server_uri(settings)
+    props |= _catalog_auth(settings)
     # Nessie vends its endpoint and region in the config response; the keys it does not vend are ours.
     return props | _pyiceberg_s3(settings)
 
@@ -77,9 +76,7 @@ def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
         f"{prefix}.client.region": s3.region,
         f"{prefix}.s3.path-style-access": str(s3.path_style).lower(),
     }
-    if catalog.credential is not None:
-        conf[f"{prefix}.credential"] = catalog.credential.get_secret_value()
-        conf[f"{prefix}.oauth2-server-uri"] = oauth2_server_uri(settings)
+    conf |= {f"{prefix}.{key}": value for key, value in _catalog_auth(settings).items()}
     return conf | _s3_endpoint_and_keys(settings, f"{prefix}.s3.")
 
 
@@ -153,7 +150,6 @@ def nessie_properties(settings: LakeSettings) -> dict[str, str]:
         "quarkus.datasource.postgresql.jdbc.url": nessie.jdbc_url,
         "quarkus.datasource.postgresql.username": nessie.jdbc_user,
         "quarkus.datasource.postgresql.password": _secret(nessie.jdbc_password),
-        "nessie.server.authentication.enabled": "false",
         "nessie.catalog.default-warehouse": catalog.warehouse,
         f"nessie.catalog.warehouses.{catalog.warehouse}.location": nessie.warehouse_location,
         f"{NESSIE_S3_OPTIONS}path-style-access": str(s3.path_style).lower(),
@@ -165,7 +161,30 @@ def nessie_properties(settings: LakeSettings) -> dict[str, str]:
     }
     if s3.endpoint:
         props[f"{NESSIE_S3_OPTIONS}endpoint"] = s3.endpoint + "/"
-    return props
+    return props | nessie_auth_properties(settings)
+
+
+def nessie_auth_properties(settings: LakeSettings) -> dict[str, str]:
+    """Bearer tokens verified by Nessie itself (Quarkus OIDC, against the stack's public key) or by an
+    identity provider, and the rules of lake.access on top. There is no way to render Nessie without."""
+    nessie = settings.nessie
+    props = {"nessie.server.authentication.enabled": "true"}
+    if nessie.token_public_key:
+        props |= {
+            "quarkus.oidc.public-key": nessie.token_public_key,
+            "quarkus.oidc.token.issuer": TOKEN_ISSUER,
+            "quarkus.oidc.token.audience": TOKEN_AUDIENCE,
+        }
+    elif nessie.oidc_server_url:
+        props["quarkus.oidc.auth-server-url"] = nessie.oidc_server_url
+    else:
+        raise SettingsError(
+            "invalid settings:\n  LAKE_NESSIE__TOKEN_PUBLIC_KEY: Nessie needs a token public key "
+            "(or LAKE_NESSIE__OIDC_SERVER_URL): it never runs without authentication"
+        )
+    props["nessie.server.authorization.enabled"] = "true"
+    rules = {f"nessie.server.authorization.rules.{rule}": cel for rule, cel in nessie_authorization_rules().items()}
+    return props | rules
 
 
 def duckdb_statements(settings: LakeSettings) -> list[tuple[str, list[str]]]:
@@ -192,7 +211,13 @@ def duckdb_statements(settings: LakeSettings) -> list[tuple[str, list[str]]]:
         "AUTHORIZATION_TYPE 'none'",
         "ACCESS_DELEGATION_MODE 'none'",
     ]
-    if catalog.credential is not None:
+    statements = [(f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(secret)})", params)]
+    if catalog.token is not None:
+        statements.append(
+            ("CREATE OR REPLACE SECRET lake_catalog (TYPE iceberg, TOKEN ?)", [catalog.token.get_secret_value()])
+        )
+        options[2:3] = ["SECRET lake_catalog"]
+    elif catalog.credential is not None:
         client_id, _, client_secret = catalog.credential.get_secret_value().partition(":")
         options[2:3] = [
             "AUTHORIZATION_TYPE 'oauth2'",
@@ -200,10 +225,7 @@ def duckdb_statements(settings: LakeSettings) -> list[tuple[str, list[str]]]:
             f"CLIENT_SECRET '{_sql_literal(client_secret)}'",
             f"OAUTH2_SERVER_URI '{_sql_literal(oauth2_server_uri(settings))}'",
         ]
-    return [
-        (f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(secret)})", params),
-        (f"ATTACH '{_sql_literal(catalog.warehouse)}' AS {catalog.name} ({', '.join(options)})", []),
-    ]
+    return [*statements, (f"ATTACH '{_sql_literal(catalog.warehouse)}' AS {catalog.name} ({', '.join(options)})", [])]
 
 
 def spark_jars(jars_dir: Path) -> list[Path]:
@@ -216,6 +238,18 @@ def redact(props: dict[str, str]) -> dict[str, str]:
         key: "***" if any(word in key.lower() for word in _SECRET_WORDS) else _URL_PASSWORD.sub(r"\1***@", value)
         for key, value in props.items()
     }
+
+
+def _catalog_auth(settings: LakeSettings) -> dict[str, str]:
+    """How Iceberg's REST clients (pyiceberg, Spark's RESTCatalog) authenticate: named alike by both."""
+    catalog = settings.catalog
+    if catalog.token is not None:
+        # Nessie issues no tokens (its /v1/oauth/tokens answers 501): Iceberg's Java client must not try to
+        # refresh this one there (pyiceberg never does).
+        return {"token": catalog.token.get_secret_value(), "token-refresh-enabled": "false"}
+    if catalog.credential is not None:
+        return {"credential": catalog.credential.get_secret_value(), "oauth2-server-uri": oauth2_server_uri(settings)}
+    return {}
 
 
 def _pyiceberg_s3(settings: LakeSettings) -> dict[str, str]:

@@ -107,6 +107,8 @@ class CatalogSettings(_Section):
     credential: SecretStr | None = None
     # Where the credential is exchanged for a token (Keycloak or another identity provider).
     oauth2_server_uri: str | None = None
+    # Or a bearer token Nessie verifies itself (the stacks sign one per role; lake.access says which).
+    token: SecretStr | None = None
     # Nessie branch to read and write; empty means the server's default branch.
     branch: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
@@ -162,6 +164,8 @@ class CatalogSettings(_Section):
     def _credential_pair(self) -> CatalogSettings:
         if self.credential is not None and ":" not in self.credential.get_secret_value():
             raise ValueError("credential: expected OAuth2 client credentials 'id:secret'")
+        if self.credential is not None and self.token is not None:
+            raise ValueError("token: set either a token or OAuth2 client credentials (credential), not both")
         return self
 
 
@@ -174,6 +178,11 @@ class NessieSettings(_Section):
     jdbc_password: SecretStr | None = None
     # Where the warehouse named LAKE_CATALOG__WAREHOUSE keeps its tables.
     warehouse_location: str = "s3://warehouse/"
+    # Who Nessie lets in, one of: the public key the stacks sign the catalog's tokens with (base64 DER,
+    # lake_tools/tokens.py), or an OpenID Connect provider (Keycloak, ...) whose tokens clients fetch with
+    # LAKE_CATALOG__CREDENTIAL. Nessie never runs without authentication.
+    token_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/=]{100,2000}$")
+    oidc_server_url: str | None = None
 
     @field_validator("jdbc_url")
     @classmethod
@@ -198,6 +207,9 @@ class QueueSettings(_Section):
     """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
 
     url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + REDIS_PORT_OFFSET}/0"
+    # The ACL user this component connects as (lake.access: crawler, producer or operator).
+    username: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    password: SecretStr | None = None
     prefix: str = Field("scrapworker", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     # A worker that stops heartbeating loses its job after this long; another worker then takes it.
     lease_seconds: float = Field(30.0, ge=1, le=3600)
@@ -299,11 +311,17 @@ class DagsterSettings(ServiceUrl):
     url: str = "http://127.0.0.1:3000"
     # Run and event storage; `lake stack up` points it at the embedded PostgreSQL's `dagster` database.
     postgres_url: SecretStr | None = None
-    # Airflow's bridge reaches Dagster through its own connection (`dagster_default`), token included.
+    # Dagster's webserver answers only with HTTP Basic credentials (lake_tools/platform/dagster_web.py).
+    # Airflow's bridge reaches Dagster through its own connection (`dagster_default`) and identity.
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 class AirflowSettings(ServiceUrl):
     url: str = "http://127.0.0.1:8080"
+    # Airflow's own auth manager user, for `lake doctor` and the REST API (`/auth/token`).
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 class PartitionSettings(_Section):
@@ -377,6 +395,11 @@ class MaintenanceSettings(_Section):
     orphan_window_hours: float = Field(72.0, ge=1, le=24 * 365)
     # A failed write-audit-publish run's branch is kept this long for inspection, then deleted.
     wap_branch_retention_hours: float = Field(24.0, ge=1, le=24 * 365)
+    # The maintenance identity (lake.access): only it may delete files, references and snapshots. The
+    # maintenance assets run as it; every other asset runs as the writer (LAKE_CATALOG__*, LAKE_S3__*).
+    catalog_token: SecretStr | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
 
 
 class DockerSettings(_Section):
@@ -417,6 +440,18 @@ class LakeSettings(BaseSettings):
                 f"{self.partitions.start:%Y-%m-%d} (history ends where the slot partitions begin)"
             )
         return self
+
+    def as_maintenance(self) -> LakeSettings:
+        """These settings under the maintenance identity, where one is configured (else unchanged)."""
+        m = self.maintenance
+        catalog, s3 = self.catalog, self.s3
+        if m.catalog_token is not None:
+            catalog = catalog.model_copy(update={"token": m.catalog_token, "credential": None})
+        if m.s3_access_key_id and m.s3_secret_access_key:
+            s3 = s3.model_copy(
+                update={"access_key_id": m.s3_access_key_id, "secret_access_key": m.s3_secret_access_key}
+            )
+        return self.model_copy(update={"catalog": catalog, "s3": s3})
 
 
 def _require_http_url(value: str) -> None:
@@ -468,4 +503,4 @@ def describe_validation_error(exc: ValidationError, env_file: Path | None) -> st
 
 
 def _looks_secret(loc: tuple[int | str, ...]) -> bool:
-    return any(word in str(part) for part in loc for word in ("secret", "credential", "password"))
+    return any(word in str(part) for part in loc for word in ("secret", "credential", "password", "token"))

@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _stack(settings: LakeSettings):  # type: ignore[no-untyped-def]  # lazy: psycopg2 only when needed
     from lake_tools.stack import Stack
 
-    return Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
+    return Stack.for_settings(settings)
 
 
 def cmd_stack_up(settings: LakeSettings, args: argparse.Namespace) -> int:
@@ -129,9 +129,16 @@ def cmd_settings(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 
 def cmd_query(settings: LakeSettings, args: argparse.Namespace) -> int:
-    """`lake query "SQL"`: DuckDB reads the lake through the same Nessie REST catalog; prints a table."""
+    """`lake query "SQL"`: DuckDB reads the lake through the same Nessie REST catalog; prints a table.
+
+    On the embedded stack it reads as the reader identity (lake.access), which cannot write anything."""
+    import os
+
     from lake_tools.query import QueryError, print_table, query
 
+    reader = _stack(settings).identity_env_file("reader")
+    if not os.environ.get("LAKE_ENV_FILE") and reader.is_file():
+        settings = load_settings(env_file=reader)
     try:
         columns, rows = query(settings, args.sql, limit=args.limit)
     except QueryError as exc:

@@ -47,7 +47,7 @@ def run_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
         # The simulator is a test and demo tool, not part of a production install.
         print("lake demo: --offline needs the simulator: pip install 'lake-ingest[simulator]'", file=sys.stderr)
         return 2
-    stack = Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
+    stack = Stack.for_settings(settings)
     was_running = all(status.state is ProcessState.RUNNING for status in stack.status())
     say("== stack")
     for line in stack.up():

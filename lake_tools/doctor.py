@@ -47,10 +47,17 @@ STACK_REMEDY = "start it: `lake stack up` (embedded) or `lake compose up` (docke
 def check_redis(settings: LakeSettings) -> str:
     import redis
 
-    client = redis.Redis.from_url(settings.queue.url, socket_connect_timeout=2, socket_timeout=2)
+    from scrapworker.queue import redis_client
+
+    client = redis_client(settings.queue, socket_connect_timeout=2, socket_timeout=2)
     started = time.monotonic()
     try:
         client.ping()
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
+        raise CheckFailedError(
+            f"{_safe_url(settings.queue.url)} refused user {settings.queue.username or '(none)'}: {exc}",
+            "check LAKE_QUEUE__USERNAME / LAKE_QUEUE__PASSWORD",
+        ) from None
     except redis.RedisError as exc:
         raise CheckFailedError(
             f"{_safe_url(settings.queue.url)}: {exc}", STACK_REMEDY.format(var="LAKE_QUEUE__URL")
@@ -73,15 +80,19 @@ def check_s3(settings: LakeSettings) -> str:
         if code in ("404", "NoSuchBucket"):
             raise CheckFailedError(f"{where}: bucket {s3.raw_bucket!r} missing", "run `lake bootstrap`") from None
         raise CheckFailedError(
-            f"{where}: {code}", "check LAKE_S3__ACCESS_KEY_ID / LAKE_S3__SECRET_ACCESS_KEY"
+            f"{where}: {code} for access key {s3.access_key_id or '(none)'}",
+            "check LAKE_S3__ACCESS_KEY_ID / LAKE_S3__SECRET_ACCESS_KEY",
         ) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise CheckFailedError(f"{where}: {exc}", STACK_REMEDY.format(var="LAKE_S3__ENDPOINT")) from None
     return f"{where} bucket {s3.raw_bucket!r} reachable"
 
 
+CATALOG_CREDENTIAL_REMEDY = "check LAKE_CATALOG__TOKEN (or LAKE_CATALOG__CREDENTIAL): missing, expired or not Nessie's"
+
+
 def check_catalog(settings: LakeSettings) -> str:
-    from lake.catalog import open_catalog
+    from lake.catalog import catalog_refused_credentials, open_catalog
     from lake.catalog_config import rest_catalog_uri
 
     where = redact({"uri": rest_catalog_uri(settings)})["uri"]
@@ -89,6 +100,8 @@ def check_catalog(settings: LakeSettings) -> str:
         namespaces = sorted(".".join(ns) for ns in open_catalog(settings).list_namespaces())
     except Exception as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if catalog_refused_credentials(exc):
+            raise CheckFailedError(f"{where}: {message}", CATALOG_CREDENTIAL_REMEDY) from None
         raise CheckFailedError(f"{where}: {message}", STACK_REMEDY.format(var="LAKE_CATALOG__URI")) from None
     return f"{where} namespaces: {', '.join(namespaces) or '(none: run `lake bootstrap`)'}"
 
@@ -120,6 +133,7 @@ NESSIE_FAULTS = (
 
 def check_nessie(settings: LakeSettings) -> str:
     """Nessie's health (management port) and a real Iceberg REST `GET /v1/config` for our warehouse."""
+    from lake.branches import catalog_token
     from lake.catalog_config import rest_catalog_uri
 
     health_url = settings.catalog.nessie_health_url
@@ -136,11 +150,17 @@ def check_nessie(settings: LakeSettings) -> str:
         remedy = next((fix for marker, fix in NESSIE_FAULTS if marker in detail), "read Nessie's log")
         raise CheckFailedError(f"health DOWN: {detail[:300]}", remedy)
     config_url = f"{rest_catalog_uri(settings)}/v1/config"
+    token = catalog_token(settings)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = requests.get(config_url, params={"warehouse": settings.catalog.warehouse}, timeout=5)
-        body = response.json()
+        response = requests.get(
+            config_url, params={"warehouse": settings.catalog.warehouse}, headers=headers, timeout=5
+        )
+        body = response.json() if response.status_code != 401 else {}
     except (requests.RequestException, ValueError) as exc:
         raise CheckFailedError(f"{config_url}: {type(exc).__name__}", "check LAKE_CATALOG__URI") from None
+    if response.status_code == 401:
+        raise CheckFailedError("GET /v1/config: HTTP 401 (not authenticated)", CATALOG_CREDENTIAL_REMEDY)
     if response.status_code != 200:
         message = str(body.get("error", {}).get("message", body))[:200]
         remedy = next((fix for marker, fix in NESSIE_FAULTS if marker in message), "check LAKE_CATALOG__WAREHOUSE")
@@ -211,25 +231,37 @@ def check_python_versions(settings: LakeSettings) -> str:
 
 
 def check_dagster(settings: LakeSettings) -> str:
-    url = f"{settings.dagster.url}/server_info"
+    dagster = settings.dagster
+    url = f"{dagster.url}/server_info"
+    auth = (dagster.username, dagster.password.get_secret_value()) if dagster.username and dagster.password else None
     try:
-        version = requests.get(url, timeout=3).json().get("dagster_version", "?")
+        response = requests.get(url, auth=auth, timeout=3)
+        if response.status_code == 401:
+            raise CheckFailedError(
+                f"{dagster.url}: HTTP 401 for user {dagster.username or '(none)'}",
+                "check LAKE_DAGSTER__USERNAME / LAKE_DAGSTER__PASSWORD",
+            )
+        version = response.json().get("dagster_version", "?")
     except (requests.RequestException, ValueError) as exc:
-        raise CheckFailedError(
-            f"{settings.dagster.url}: {type(exc).__name__}", "start the platform: `lake up`"
-        ) from None
-    return f"{settings.dagster.url} dagster {version}"
+        raise CheckFailedError(f"{dagster.url}: {type(exc).__name__}", "start the platform: `lake up`") from None
+    return f"{dagster.url} dagster {version}"
 
 
 def check_airflow(settings: LakeSettings) -> str:
-    url = f"{settings.airflow.url}/api/v2/monitor/health"
+    airflow = settings.airflow
+    url = f"{airflow.url}/api/v2/monitor/health"
     try:
         body = requests.get(url, timeout=3).json()
+        if airflow.username and airflow.password:
+            login = {"username": airflow.username, "password": airflow.password.get_secret_value()}
+            if requests.post(f"{airflow.url}/auth/token", json=login, timeout=10).status_code == 401:
+                raise CheckFailedError(
+                    f"{airflow.url}: /auth/token refused user {airflow.username}",
+                    "check LAKE_AIRFLOW__USERNAME / LAKE_AIRFLOW__PASSWORD",
+                )
     except (requests.RequestException, ValueError) as exc:
-        raise CheckFailedError(
-            f"{settings.airflow.url}: {type(exc).__name__}", "start the platform: `lake up`"
-        ) from None
-    return f"{settings.airflow.url} scheduler {body.get('scheduler', {}).get('status', '?')}"
+        raise CheckFailedError(f"{airflow.url}: {type(exc).__name__}", "start the platform: `lake up`") from None
+    return f"{airflow.url} scheduler {body.get('scheduler', {}).get('status', '?')}"
 
 
 def run_checks(settings: LakeSettings) -> list[Check]:

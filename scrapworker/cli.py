@@ -9,13 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from pydantic import ValidationError
 
 from lake.settings import LakeSettings, SettingsError, load_settings
 from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, catalog_for, load_catalog
 from scrapworker.landings import load_landings
 from scrapworker.protocol import JobSpec, ParamValue, first_errors, parse_message
-from scrapworker.queue import JobQueue
+from scrapworker.queue import JobQueue, access_refused
 
 
 def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
@@ -169,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a bad message (MessageError) or parameters (JobRejectedError)
         print(f"scrapworker: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except redis.RedisError as exc:  # Redis down, or refusing who we are: one line, no traceback
+        refused = access_refused(exc, settings.queue.username if settings else None)
+        print(f"scrapworker: {refused or f'the job queue is unreachable: {_first_line(exc)}'}", file=sys.stderr)
+        return 1
 
 
 def _first_line(exc: Any) -> str:

@@ -36,7 +36,7 @@ import redis
 from pydantic import ValidationError
 
 from lake.settings import QueueSettings
-from scrapworker.protocol import JobSpec, JobState, JobStatus, MessageError, parse_message
+from scrapworker.protocol import JobSpec, JobState, JobStatus, MessageError, clip, parse_message
 from scrapworker.redis_clock import NOW_MS
 
 DEFAULT_PREFIX = "scrapworker"
@@ -298,19 +298,22 @@ class JobQueue:
         self._bytes = redis.Redis(connection_pool=redis.ConnectionPool(**options))
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **options: Any) -> JobQueue:
-        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30), prefix, **options)
-
-    @classmethod
-    def from_settings(cls, settings: QueueSettings) -> JobQueue:
-        """The queue as every component configures it (LAKE_QUEUE__*): workers and producers alike."""
-        return cls.from_url(
-            settings.url,
+    def from_settings(cls, settings: QueueSettings, **overrides: Any) -> JobQueue:
+        """The queue as every component configures it (LAKE_QUEUE__*): workers and producers alike, each
+        as its own ACL user (lake.access). `overrides` replace settings fields (a test's own prefix)."""
+        settings = settings.model_copy(update=overrides) if overrides else settings
+        return cls(
+            redis_client(settings, decode_responses=True, health_check_interval=30),
             settings.prefix,
             lease_seconds=settings.lease_seconds,
             max_attempts=settings.max_attempts,
             status_ttl_seconds=settings.status_ttl_hours * 3600,
         )
+
+    @property
+    def username(self) -> str | None:
+        """The ACL user this queue's client connects as."""
+        return cast(str | None, self.redis.connection_pool.connection_kwargs.get("username"))
 
     # -- keys ---------------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
@@ -566,6 +569,32 @@ class JobQueue:
         for raw in cast(list[str], self.redis.lrange(self.key("dead"), 0, -1)):
             if json.loads(raw).get("job_id") in job_ids:
                 self.redis.lrem(self.key("dead"), 1, raw)
+
+
+class QueueAccessError(RuntimeError):
+    """Redis refused this component's identity: one line naming the user and the settings to check."""
+
+
+def access_refused(exc: BaseException, username: str | None) -> QueueAccessError | None:
+    """The error to report when `exc` is Redis refusing who we are (a wrong password, a user without a
+    command its ACL lacks), else None."""
+    text = str(exc)
+    refused = isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError) or (
+        isinstance(exc, redis.ResponseError) and ("NOPERM" in text or "can't run this command" in text)
+    )
+    if not refused:
+        return None
+    user = username or "(none: the default user is off)"
+    return QueueAccessError(
+        f"the job queue's Redis refused user {user}: {clip(text, 160)} "
+        "(check LAKE_QUEUE__USERNAME / LAKE_QUEUE__PASSWORD)"
+    )
+
+
+def redis_client(settings: QueueSettings, **options: Any) -> redis.Redis:
+    """A client of the queue's Redis as the configured ACL user; the password never enters the URL."""
+    password = settings.password.get_secret_value() if settings.password is not None else None
+    return redis.Redis.from_url(settings.url, username=settings.username, password=password, **options)
 
 
 def fingerprint(spec: JobSpec) -> str:

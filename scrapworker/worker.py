@@ -36,7 +36,7 @@ from lake_contracts.manifest import Manifest
 from scrapworker.endpoints import EndpointCatalog, JobRejectedError
 from scrapworker.landing import Landing, landing_prefix
 from scrapworker.protocol import JobSpec, clip
-from scrapworker.queue import ExpiredLease, JobQueue, Lease
+from scrapworker.queue import ExpiredLease, JobQueue, Lease, QueueAccessError, access_refused
 from scrapworker.ratelimit import RateLimiter
 from scrapworker.spider import JobFailure, JobRun, JobSpider
 
@@ -92,6 +92,9 @@ class Worker:
 
         def crashed(failure: Any) -> None:
             self.crashed = True
+            if failure.check(QueueAccessError):  # a setting to fix, said in one line
+                log.error("worker cannot start: %s", failure.getErrorMessage())
+                return
             log.error("worker crashed: %s", failure.getTraceback())
 
         deferred = deferred_from_coro(self.serve())
@@ -113,7 +116,13 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         runner = AsyncCrawlerRunner(self.crawl_settings())
-        await self._with_redis(self.queue.register_worker, self.worker_id)
+        try:
+            await self._with_redis(self.queue.register_worker, self.worker_id)
+        except redis.RedisError as exc:
+            refused = access_refused(exc, self.queue.username)
+            if refused is None:
+                raise
+            raise refused from None
         log.info("worker started", extra={"worker": self.worker_id, "concurrency": self.concurrency})
         housekeeping = asyncio.create_task(self._housekeeping())
         try:

@@ -170,6 +170,11 @@ class PlatformApis:
     def airflow_password(self) -> str:
         raise NotImplementedError
 
+    @property
+    def dagster_login(self) -> tuple[str, str]:
+        """The operator's user and password on Dagster's webserver (it refuses anyone else)."""
+        raise NotImplementedError
+
     def airflow(self, method: str, path: str, **kwargs: Any) -> Any:
         if self._token is None:
             self._token = airflow_api.token(self.airflow_url, self.airflow_password)
@@ -185,7 +190,10 @@ class PlatformApis:
 
     def dagster(self, query: str, variables: dict[str, Any] | None = None) -> Any:
         response = requests.post(
-            f"{self.dagster_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+            f"{self.dagster_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            auth=self.dagster_login,
+            timeout=30,
         )
         response.raise_for_status()
         return response.json()["data"]

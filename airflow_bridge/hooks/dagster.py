@@ -1,12 +1,15 @@
 """DagsterHook: Dagster's GraphQL API behind an Airflow connection (`dagster_default`). Never imports Dagster.
 
 The connection gives the webserver's host and port (`http://host:3000`; conn type `dagster`, `http` or
-`https`) and, as its password, an optional bearer token. The task calls the sync methods; the trigger,
+`https`) and the bridge's identity: a login and password (HTTP Basic, as the project's Dagster webserver
+asks: lake_tools/platform/dagster_web.py), or a password alone, sent as a bearer token to a proxy that
+takes one. The task calls the sync methods; the trigger,
 in the triggerer's event loop, calls the `a`-prefixed ones, which never block the loop.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +45,11 @@ class DagsterHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return {
-            "hidden_fields": ["login", "extra"],
-            "relabeling": {"password": "API token (optional)", "schema": "Scheme (http or https)"},
+            "hidden_fields": ["extra"],
+            "relabeling": {
+                "password": "Password (or a bearer token, without a login)",
+                "schema": "Scheme (http or https)",
+            },
             "placeholders": {"host": "dagster-webserver", "port": "3000"},
         }
 
@@ -51,7 +57,12 @@ class DagsterHook(BaseHook):
     def _endpoint_of(connection: Any) -> Endpoint:
         scheme = "https" if "https" in (connection.conn_type, connection.schema) else "http"
         url = f"{scheme}://{connection.host}" + (f":{connection.port}" if connection.port else "")
-        headers = {"Authorization": f"Bearer {connection.password}"} if connection.password else {}
+        headers = {}
+        if connection.login and connection.password:
+            basic = base64.b64encode(f"{connection.login}:{connection.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        elif connection.password:
+            headers["Authorization"] = f"Bearer {connection.password}"
         return Endpoint(url, headers)
 
     def endpoint(self) -> Endpoint:

@@ -9,7 +9,8 @@ each component is its own process the platform starts, checks and stops by PID, 
   reads their log files from `logs/airflow` directly).
 - The bridge DAGs are generated for the effective settings (cadence included) into
   `$LAKE_HOME/airflow/dags`, so Airflow schedules the slots Dagster partitions.
-- `dagster_default` is an `AIRFLOW_CONN_*` variable pointing at the platform's Dagster webserver.
+- `dagster_default` is an `AIRFLOW_CONN_*` variable (JSON) pointing at the platform's Dagster webserver
+  with the bridge's own identity.
 - The UI's `admin` password is generated (simple auth manager's passwords file, 0600), never printed.
 """
 
@@ -21,9 +22,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
+from lake.access import Role
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
@@ -92,10 +95,20 @@ def render_config(layout: AirflowLayout, secrets: StackSecrets) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment(layout: AirflowLayout, dagster_url: str) -> dict[str, str]:
+def environment(layout: AirflowLayout, dagster_url: str, bridge_password: str) -> dict[str, str]:
+    dagster = urlsplit(dagster_url)
+    # The bridge calls Dagster as its own identity (lake.access), never the operator's.
+    connection = {
+        "conn_type": "dagster",
+        "host": dagster.hostname,
+        "port": dagster.port,
+        "schema": dagster.scheme,
+        "login": str(Role.BRIDGE),
+        "password": bridge_password,
+    }
     return {
         "AIRFLOW_HOME": str(layout.home),
-        "AIRFLOW_CONN_DAGSTER_DEFAULT": dagster_url,
+        "AIRFLOW_CONN_DAGSTER_DEFAULT": json.dumps(connection),
         # The components start `airflow` subcommands (task runners) found on PATH.
         "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
     }

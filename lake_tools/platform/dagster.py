@@ -1,5 +1,7 @@
 """Dagster for `lake up`: the webserver (UI and GraphQL, which the Airflow bridge calls) and the daemon
-(schedules, sensors, backfills, run monitoring), both on the embedded instance ($LAKE_HOME/dagster).
+(schedules, sensors, backfills, run monitoring), both on the embedded instance ($LAKE_HOME/dagster). The
+webserver asks every caller for a login (lake_tools/platform/dagster_web.py): the operator's or the
+Airflow bridge's.
 
 Each loads `workspace.yaml` and runs the code location in a code server it spawns itself; those servers
 (and the runs they launch) stay in their parent's session, which is how `lake down` finds them even
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import requests
 
-from lake_tools.stack import components
+from lake.access import WEB_ROLES, Role
+from lake_tools.platform.dagster_web import users_file_body
+from lake_tools.stack import Stack, components
 from lake_tools.stack.process import ManagedProcess
+from lake_tools.stack.secrets import write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -25,20 +30,25 @@ def webserver_url(layout: components.StackLayout) -> str:
     return f"http://127.0.0.1:{layout.port(components.DAGSTER_WEBSERVER_PORT)}"
 
 
-def processes(layout: components.StackLayout, env: dict[str, str], state_dir: Path) -> list[ManagedProcess]:
+def processes(
+    layout: components.StackLayout, env: dict[str, str], state_dir: Path, stack: Stack
+) -> list[ManagedProcess]:
     url = webserver_url(layout)
     workspace = str(REPO_ROOT / "workspace.yaml")
+    users_file = layout.state_dir / "dagster-web-users.json"
+    passwords = {str(role): stack.secrets().password("dagster", role) for role in WEB_ROLES}
+    login = (str(Role.OPERATOR), passwords[str(Role.OPERATOR)])
 
     def webserver_up() -> bool:
         try:
-            return requests.get(f"{url}/server_info", timeout=2).ok
+            return requests.get(f"{url}/server_info", auth=login, timeout=2).ok
         except requests.RequestException:
             return False
 
     def daemon_up() -> bool:
         """Every daemon Dagster requires has sent a heartbeat (read through the webserver)."""
         try:
-            answer = requests.post(f"{url}/graphql", json={"query": DAEMON_HEALTH}, timeout=5).json()
+            answer = requests.post(f"{url}/graphql", json={"query": DAEMON_HEALTH}, auth=login, timeout=5).json()
             statuses = answer["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
         except (requests.RequestException, ValueError, KeyError, TypeError):
             return False
@@ -52,7 +62,9 @@ def processes(layout: components.StackLayout, env: dict[str, str], state_dir: Pa
             argv=[
                 sys.executable,
                 "-m",
-                "dagster_webserver",
+                "lake_tools.platform.dagster_web",
+                "--users-file",
+                str(users_file),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -61,6 +73,7 @@ def processes(layout: components.StackLayout, env: dict[str, str], state_dir: Pa
                 workspace,
             ],
             healthy=webserver_up,
+            prepare=lambda: write_private(users_file, users_file_body(passwords)),
             **common,  # type: ignore[arg-type]
         ),
         ManagedProcess(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from lake.access import Role
 from lake.settings import LakeSettings, load_settings
 from lake_tools.platform import airflow, dagster
 from lake_tools.stack import Stack, components
@@ -38,7 +39,7 @@ SEED_DAGS = frozenset(
 class Platform:
     def __init__(self, settings: LakeSettings) -> None:
         self.settings = settings
-        self.stack = Stack(settings.home, settings.stack.port_base, raw_bucket=settings.s3.raw_bucket)
+        self.stack = Stack.for_settings(settings)
         self.layout = self.stack.layout
         self.state_dir = self.layout.home / "platform"
         self.airflow = airflow.AirflowLayout(self.layout)
@@ -52,20 +53,26 @@ class Platform:
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.layout.port(components.SIMULATOR_PORT)}"
 
-    def _service_env(self, offline: bool) -> dict[str, str]:
-        """What the workers and Dagster run with: the stack's settings file, and the simulator offline."""
+    def _service_env(self, identity: str, offline: bool) -> dict[str, str]:
+        """What a worker (`crawler`) or Dagster (`dagster`) runs with: its identity's settings file, and
+        the simulator offline."""
         from lake_tools.dagster_home import environment
 
-        env = {"LAKE_ENV_FILE": str(self.stack.env_file), "LAKE_HOME": str(self.layout.home)}
+        env = {"LAKE_ENV_FILE": str(self.stack.identity_env_file(identity)), "LAKE_HOME": str(self.layout.home)}
         if offline:
             env["LAKE_CRAWLER__BASE_URLS"] = json.dumps({"binance": self.simulator_url})
-        if self.settings.dagster.postgres_url is None:
+        if identity != "dagster" or self.settings.dagster.postgres_url is None:
             # Not set up yet (`status` or `down` before any `up`): nothing will be started with this env.
             return env
-        dagster_env = environment(self.settings, self.stack.env_file)
+        dagster_env = environment(self.settings, self.stack.identity_env_file(identity))
         return env | {
             key: dagster_env[key] for key in ("DAGSTER_HOME", "LAKE_DAGSTER__POSTGRES_URL", "DAGSTER_DISABLE_TELEMETRY")
         }
+
+    def _airflow_env(self) -> dict[str, str]:
+        return airflow.environment(
+            self.airflow, self.dagster_url, self.stack.secrets().password("dagster", Role.BRIDGE)
+        )
 
     def simulator(self) -> ManagedProcess:
         url = self.simulator_url
@@ -109,14 +116,14 @@ class Platform:
 
     def processes(self, offline: bool = False, workers: int | None = None) -> list[ManagedProcess]:
         """The platform's own processes (not the stack's) in start order."""
-        env = self._service_env(offline)
         found: list[ManagedProcess] = []
         if offline or (self.simulator().pid() is not None):
             found.append(self.simulator())
         count = workers if workers is not None else max(1, self._recorded_workers())
-        found += [self.worker(index, env) for index in range(1, max(count, self._recorded_workers()) + 1)]
-        found += dagster.processes(self.layout, env, self.state_dir)
-        found += airflow.processes(self.airflow, airflow.environment(self.airflow, self.dagster_url), self.state_dir)
+        crawler = self._service_env("crawler", offline)
+        found += [self.worker(index, crawler) for index in range(1, max(count, self._recorded_workers()) + 1)]
+        found += dagster.processes(self.layout, self._service_env("dagster", offline), self.state_dir, self.stack)
+        found += airflow.processes(self.airflow, self._airflow_env(), self.state_dir)
         return found
 
     # -- up / down / status ------------------------------------------------------------------------
@@ -136,8 +143,7 @@ class Platform:
             if process.name == "airflow-api-server" and process.state() is not ProcessState.RUNNING:
                 yield "airflow: writing airflow.cfg, generating the bridge DAGs, migrating its database"
                 secrets = self.stack.secrets()
-                env = airflow.environment(self.airflow, self.dagster_url)
-                airflow.prepare(self.airflow, secrets, env, [str(BIN / "lake"), "bridge", "generate"])
+                airflow.prepare(self.airflow, secrets, self._airflow_env(), [str(BIN / "lake"), "bridge", "generate"])
             yield self._start(process)
         yield self._wait_for_dags()
         yield f"platform healthy in {time.monotonic() - started:.0f} s"
@@ -169,7 +175,8 @@ class Platform:
 
     def summary(self) -> Iterator[str]:
         yield ""
-        yield f"Dagster  {self.dagster_url}  (lineage, runs, checks, backfills; no login on loopback)"
+        env_file = self.stack.env_file
+        yield f"Dagster  {self.dagster_url}  (user {Role.OPERATOR}; password: LAKE_DAGSTER__PASSWORD in {env_file})"
         yield f"Airflow  {self.airflow.url}  (user {airflow.ADMIN}; password: cat {self.airflow.passwords_file})"
         yield f"logs     {self.layout.log_dir}/"
         yield "stop     lake down"

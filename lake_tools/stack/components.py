@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake.access import QUEUE_ROLES, S3_ROLES, redis_acl, s3_identities
 from lake.settings import (
     NESSIE_MANAGEMENT_PORT_OFFSET,
     NESSIE_PORT_OFFSET,
@@ -29,7 +30,7 @@ from lake.settings import (
     S3_PORT_OFFSET,
 )
 from lake_tools.stack.process import ManagedProcess, StackError
-from lake_tools.stack.secrets import StackSecrets
+from lake_tools.stack.secrets import StackSecrets, write_private
 
 POSTGRES_PORT = POSTGRES_PORT_OFFSET
 S3_PORT = S3_PORT_OFFSET
@@ -139,10 +140,18 @@ def postgres(layout: StackLayout, secrets: StackSecrets) -> ManagedProcess:
     )
 
 
-def redis(layout: StackLayout) -> ManagedProcess:
+def redis(layout: StackLayout, secrets: StackSecrets, queue_prefix: str) -> ManagedProcess:
+    """Redis with one ACL user per role (lake.access) and the default user off: nobody gets in unnamed."""
     data = layout.home / "redis"
     port = layout.port(REDIS_PORT)
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    acl_file = layout.state_dir / "redis.acl"
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        passwords = {role: secrets.password("redis", role) for role in QUEUE_ROLES}
+        write_private(acl_file, redis_acl(queue_prefix, passwords))
+
     return ManagedProcess(
         name="redis",
         argv=[
@@ -162,19 +171,30 @@ def redis(layout: StackLayout) -> ManagedProcess:
             "",
             "--daemonize",
             "no",
+            "--aclfile",
+            str(acl_file),
         ],
         state_dir=layout.state_dir,
         log_dir=layout.log_dir,
-        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+        prepare=prepare,
         healthy=lambda: _redis_ping(port),
     )
 
 
-def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> ManagedProcess:
+def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str, warehouse_bucket: str) -> ManagedProcess:
+    """SeaweedFS's S3 gateway with one access key per role (lake.access) beside its admin's; anonymous
+    requests are refused (403 AccessDenied)."""
     data = layout.home / "seaweedfs"
     binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     ports = [f"-{name}={layout.port(offset)}" for name, offset in _WEED_PORTS.items()]
     s3_port = layout.port(S3_PORT)
+    identities = layout.state_dir / "s3-identities.json"
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        keys = {role: secrets.password("s3", role) for role in S3_ROLES}
+        write_private(identities, json.dumps(s3_identities(raw_bucket, warehouse_bucket, keys)))
+
     return ManagedProcess(
         name="seaweedfs",
         argv=[
@@ -184,8 +204,10 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
-            f"-bucket={raw_bucket}",
+            f"-bucket={raw_bucket},{warehouse_bucket}",
             f"-s3.port={s3_port}",
+            # Always given: weed mini remembers its last flags in its data directory otherwise.
+            f"-s3.config={identities}",
             # Its own Iceberg REST catalog stays off: Nessie is the catalog.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
@@ -195,7 +217,7 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str) -> Ma
         ],
         state_dir=layout.state_dir,
         log_dir=layout.log_dir,
-        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+        prepare=prepare,
         # weed mini creates its admin identity from these on start-up.
         env={
             "AWS_ACCESS_KEY_ID": secrets.s3_access_key_id,
@@ -425,7 +447,8 @@ def _redis_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            # Serving, and asking who is calling: the default user is off.
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

@@ -10,8 +10,10 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from lake.access import QUEUE_ROLES, S3_ROLES, WEB_ROLES, Role
 
 
 def _fernet_key() -> str:
@@ -30,6 +32,11 @@ class StackSecrets:
     airflow_jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     airflow_api_secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     airflow_fernet_key: str = field(default_factory=_fernet_key)
+    # One secret per identity (lake.access), keyed "<plane>.<role>": Redis ACL passwords, S3 secret keys,
+    # the Dagster webserver's Basic-auth passwords.
+    passwords: dict[str, str] = field(default_factory=dict)
+    # The private key the stack signs the catalog's bearer tokens with; Nessie holds only its public half.
+    catalog_signing_key: str = ""
 
     @classmethod
     def load_or_create(cls, state_dir: Path) -> StackSecrets:
@@ -37,10 +44,30 @@ class StackSecrets:
         stored = json.loads(path.read_text()) if path.exists() else {}
         known = {f.name for f in fields(cls)}
         loaded = cls(**{key: value for key, value in stored.items() if key in known})
-        if set(stored) != known:
+        completed = loaded.completed()
+        if set(stored) != known or completed != loaded:
             state_dir.mkdir(parents=True, exist_ok=True)
-            write_private(path, json.dumps(asdict(loaded)))
-        return loaded
+            write_private(path, json.dumps(asdict(completed)))
+        return completed
+
+    def completed(self) -> StackSecrets:
+        """With a secret for every identity the project knows (a stack from before one existed gains it)."""
+        wanted = [f"redis.{role}" for role in QUEUE_ROLES] + [f"s3.{role}" for role in S3_ROLES]
+        wanted += [f"dagster.{role}" for role in WEB_ROLES]
+        passwords = {name: self.passwords.get(name) or secrets.token_urlsafe(24) for name in wanted}
+        signing_key = self.catalog_signing_key or _signing_key()
+        if passwords == self.passwords and signing_key == self.catalog_signing_key:
+            return self
+        return replace(self, passwords=passwords, catalog_signing_key=signing_key)
+
+    def password(self, plane: str, role: Role) -> str:
+        return self.passwords[f"{plane}.{role}"]
+
+
+def _signing_key() -> str:
+    from lake_tools.tokens import new_signing_key
+
+    return new_signing_key()
 
 
 def write_private(path: Path, body: str) -> None:

@@ -12,9 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake.access import Role, s3_access_key_id
+from lake.settings import LakeSettings
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
+from lake_tools.tokens import public_key, sign
+
+WAREHOUSE_BUCKET = "warehouse"
+# The kinds of process that hold credentials of their own, beside the operator's `lake.env`.
+IDENTITIES = ("crawler", "dagster", "reader", "nessie")
 
 ENV_FILE_HEADER = """\
 # Written by `lake stack up` for the embedded stack; rewritten on every `up`, so edits here are lost.
@@ -38,9 +45,14 @@ class ComponentStatus:
 
 
 class Stack:
-    def __init__(self, home: Path, port_base: int, raw_bucket: str = "raw") -> None:
+    def __init__(self, home: Path, port_base: int, raw_bucket: str = "raw", queue_prefix: str = "scrapworker") -> None:
         self.layout = components.StackLayout(home=home.resolve(), port_base=port_base)
         self.raw_bucket = raw_bucket
+        self.queue_prefix = queue_prefix
+
+    @classmethod
+    def for_settings(cls, settings: LakeSettings) -> Stack:
+        return cls(settings.home, settings.stack.port_base, settings.s3.raw_bucket, settings.queue.prefix)
 
     @property
     def env_file(self) -> Path:
@@ -57,8 +69,8 @@ class Stack:
         """In start order. spark_cluster None: the cluster's processes only when an `up` started them."""
         secrets, port = self.secrets(), self.layout.port
         yield components.postgres(self.layout, secrets), port(components.POSTGRES_PORT)
-        yield components.redis(self.layout), port(components.REDIS_PORT)
-        yield components.seaweedfs(self.layout, secrets, self.raw_bucket), port(components.S3_PORT)
+        yield components.redis(self.layout, secrets, self.queue_prefix), port(components.REDIS_PORT)
+        yield components.seaweedfs(self.layout, secrets, self.raw_bucket, WAREHOUSE_BUCKET), port(components.S3_PORT)
         yield components.nessie(self.layout, self._prepare_nessie), port(components.NESSIE_PORT)
         master = components.spark_master(self.layout)
         if spark_cluster or (spark_cluster is None and master.pid() is not None):
@@ -80,7 +92,7 @@ class Stack:
                 report.append(f"{process.name}: started, pid {process.pid()}, 127.0.0.1:{port}")
             else:
                 report.append(f"{process.name}: already running, pid {process.pid()}")
-        self.write_env_file(self.env_file, spark_cluster=spark_cluster or self._cluster_running())
+        self.write_env_files(spark_cluster=spark_cluster or self._cluster_running())
         report.append(f"settings written to {self.env_file}")
         return report
 
@@ -95,44 +107,98 @@ class Stack:
                 report.append(f"{process.name}: had already died (see {process.log_file})")
         return report or ["nothing was running"]
 
+    def identity_env_file(self, identity: str) -> Path:
+        """The settings a process of one kind runs with (lake.access): `crawler`, `dagster`, `reader` or
+        `nessie`; the person's own are `lake.env`."""
+        return self.layout.home / "identities" / f"{identity}.env"
+
     def settings_env(self, spark_cluster: bool = False) -> dict[str, str]:
-        """The LAKE_* variables that point every component at this stack."""
-        secrets, port = self.secrets(), self.layout.port
-        postgres = f"127.0.0.1:{port(components.POSTGRES_PORT)}"
+        """The LAKE_* variables that point every component at this stack; no credential among them."""
+        port = self.layout.port
         env = {
             "LAKE_HOME": str(self.layout.home),
             "LAKE_STACK__PORT_BASE": str(self.layout.port_base),
             "LAKE_S3__ENDPOINT": f"http://127.0.0.1:{port(components.S3_PORT)}",
             "LAKE_S3__REGION": "us-east-1",
-            "LAKE_S3__ACCESS_KEY_ID": secrets.s3_access_key_id,
-            "LAKE_S3__SECRET_ACCESS_KEY": secrets.s3_secret_access_key,
             "LAKE_S3__PATH_STYLE": "true",
             "LAKE_S3__RAW_BUCKET": self.raw_bucket,
             "LAKE_QUEUE__URL": f"redis://127.0.0.1:{port(components.REDIS_PORT)}/0",
-            # The driver named: SQLAlchemy 2.1 would pick psycopg 3, whose binding Dagster's SQL trips on.
-            "LAKE_DAGSTER__POSTGRES_URL": (
-                f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
-                f"@{postgres}/{components.DAGSTER_DATABASE}"
-            ),
             # Where `lake up` serves the two UIs (and the APIs the bridge and `lake doctor` use).
             "LAKE_DAGSTER__URL": f"http://127.0.0.1:{port(components.DAGSTER_WEBSERVER_PORT)}",
             "LAKE_AIRFLOW__URL": f"http://127.0.0.1:{port(components.AIRFLOW_API_PORT)}",
             "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(components.NESSIE_PORT)}/iceberg",
             "LAKE_CATALOG__WAREHOUSE": "warehouse",
             "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(components.NESSIE_MANAGEMENT_PORT)}/q/health",
-            "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{postgres}/{components.NESSIE_DATABASE}",
-            "LAKE_NESSIE__JDBC_USER": components.DB_USER,
-            "LAKE_NESSIE__JDBC_PASSWORD": secrets.postgres_password,
-            "LAKE_NESSIE__WAREHOUSE_LOCATION": "s3://warehouse/",
+            "LAKE_NESSIE__WAREHOUSE_LOCATION": f"s3://{WAREHOUSE_BUCKET}/",
         }
         if spark_cluster:
             env["LAKE_SPARK__MASTER"] = self.spark_master_url
         return env
 
-    def write_env_file(self, path: Path, spark_cluster: bool = False) -> Path:
-        body = ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in self.settings_env(spark_cluster).items())
-        write_private(path, body)
-        return path
+    def identity_env(self, identity: str) -> dict[str, str]:
+        """Each kind of process's credentials, and only those (lake.access has the table of rights)."""
+        secrets = self.secrets()
+        key = secrets.catalog_signing_key
+
+        def queue(role: Role) -> dict[str, str]:
+            return {"LAKE_QUEUE__USERNAME": str(role), "LAKE_QUEUE__PASSWORD": secrets.password("redis", role)}
+
+        def s3(role: Role, prefix: str = "LAKE_S3__") -> dict[str, str]:
+            return {
+                f"{prefix}ACCESS_KEY_ID": s3_access_key_id(role),
+                f"{prefix}SECRET_ACCESS_KEY": secrets.password("s3", role),
+            }
+
+        # The driver named: SQLAlchemy 2.1 would pick psycopg 3, whose binding Dagster's SQL trips on.
+        postgres = f"127.0.0.1:{self.layout.port(components.POSTGRES_PORT)}"
+        dagster_storage = {
+            "LAKE_DAGSTER__POSTGRES_URL": (
+                f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
+                f"@{postgres}/{components.DAGSTER_DATABASE}"
+            )
+        }
+        if identity == "operator":
+            return {
+                **queue(Role.OPERATOR),
+                "LAKE_S3__ACCESS_KEY_ID": secrets.s3_access_key_id,
+                "LAKE_S3__SECRET_ACCESS_KEY": secrets.s3_secret_access_key,
+                "LAKE_CATALOG__TOKEN": sign(key, Role.OPERATOR),
+                "LAKE_DAGSTER__USERNAME": str(Role.OPERATOR),
+                "LAKE_DAGSTER__PASSWORD": secrets.password("dagster", Role.OPERATOR),
+                **dagster_storage,
+                "LAKE_AIRFLOW__USERNAME": "admin",
+                "LAKE_AIRFLOW__PASSWORD": secrets.airflow_admin_password,
+            }
+        if identity == "crawler":
+            return queue(Role.CRAWLER) | s3(Role.CRAWLER)
+        if identity == "dagster":
+            return {
+                **queue(Role.PRODUCER),
+                **s3(Role.WRITER),
+                "LAKE_CATALOG__TOKEN": sign(key, Role.WRITER),
+                "LAKE_MAINTENANCE__CATALOG_TOKEN": sign(key, Role.MAINTENANCE),
+                **s3(Role.MAINTENANCE, "LAKE_MAINTENANCE__S3_"),
+                **dagster_storage,
+            }
+        if identity == "reader":
+            return s3(Role.READER) | {"LAKE_CATALOG__TOKEN": sign(key, Role.READER)}
+        if identity == "nessie":
+            return {
+                **s3(Role.NESSIE),
+                "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{postgres}/{components.NESSIE_DATABASE}",
+                "LAKE_NESSIE__JDBC_USER": components.DB_USER,
+                "LAKE_NESSIE__JDBC_PASSWORD": secrets.postgres_password,
+                "LAKE_NESSIE__TOKEN_PUBLIC_KEY": public_key(key),
+            }
+        raise ValueError(f"no identity {identity!r}")
+
+    def write_env_files(self, spark_cluster: bool = False) -> Path:
+        """`lake.env` (the operator's) and one file per identity, all 0600; returns `lake.env`."""
+        shared = self.settings_env(spark_cluster)
+        for identity, path in [("operator", self.env_file)] + [(i, self.identity_env_file(i)) for i in IDENTITIES]:
+            env = shared | self.identity_env(identity)
+            write_private(path, ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in env.items()))
+        return self.env_file
 
     def _cluster_running(self) -> bool:
         return components.spark_master(self.layout).state() is ProcessState.RUNNING
@@ -143,8 +209,8 @@ class Stack:
         from lake.settings import load_settings
 
         self.ensure_databases()
-        env_file = self.write_env_file(self.env_file, spark_cluster=self._cluster_running())
-        settings = load_settings(env_file=env_file)
+        self.write_env_files(spark_cluster=self._cluster_running())
+        settings = load_settings(env_file=self.identity_env_file("nessie"))
         self._create_bucket(settings.nessie.warehouse_bucket)
         body = "".join(f"{key}={_escape_property(value)}\n" for key, value in nessie_properties(settings).items())
         write_private(workdir / "config" / "application.properties", body)

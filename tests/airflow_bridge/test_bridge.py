@@ -199,7 +199,7 @@ def bridge_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimul
     path = stack.layout.home / f"bridge-{secrets.token_hex(3)}.env"
     path.write_text(
         stack.env_file.read_text()
-        + f"LAKE_QUEUE__PREFIX=bridge-{secrets.token_hex(3)}\n"
+        + f"LAKE_QUEUE__PREFIX=scrapworker-bridge-{secrets.token_hex(3)}\n"
         + f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
         + f"LAKE_PARTITIONS__CADENCE_MINUTES={CADENCE}\n"
         + "LAKE_PARTITIONS__TYPED_EVERY_MINUTES=2\n"

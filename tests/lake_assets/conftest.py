@@ -18,7 +18,7 @@ from market_sim import MarketSimulator
 def dagster_env(stack: Stack, lake_settings: LakeSettings, simulator: MarketSimulator) -> Iterator[Path]:
     """An env file for Dagster and a worker: the session stack, a queue of its own, the simulator."""
     path = stack.layout.home / f"dagster-{secrets.token_hex(3)}.env"
-    prefix = f"dagster-{secrets.token_hex(3)}"
+    prefix = f"scrapworker-dagster-{secrets.token_hex(3)}"
     path.write_text(
         stack.env_file.read_text()
         + f"LAKE_QUEUE__PREFIX={prefix}\nLAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"

@@ -361,7 +361,7 @@ def test_a_catalog_failure_retries_the_signal_alone(
 ) -> None:
     slot = "2026-11-01-01:00"
     assert materialize([*RAW_LANDINGS], dagster_env, partition_key=slot).success
-    queue = JobQueue.from_url(lake_settings.queue.url, _prefix(dagster_env))
+    queue = JobQueue.from_settings(lake_settings.queue, prefix=_prefix(dagster_env))
     landed = {job_id: queue.status(job_id) for job_id in _job_ids(queue, "20261101T0100")}
     assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
 

@@ -51,6 +51,12 @@ class RunningPlatform(PlatformApis):
     def airflow_password(self) -> str:
         return str(json.loads((self.home / "airflow" / "simple_auth_manager_passwords.json").read_text())["admin"])
 
+    @property
+    def dagster_login(self) -> tuple[str, str]:
+        dagster = self.settings.dagster
+        assert dagster.username and dagster.password
+        return dagster.username, dagster.password.get_secret_value()
+
     def lake(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run([LAKE, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -247,8 +247,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def page(browser: Any, platform: RunningPlatform, request: pytest.FixtureRequest) -> Iterator[Any]:
+    # Dagster's webserver asks for a login (HTTP Basic): the browser answers its challenge as a person
+    # typing into the prompt would, for Dagster's origin only.
+    user, password = platform.dagster_login
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900},
+        http_credentials={"username": user, "password": password, "origin": platform.dagster_url},
+    )
     context.set_default_timeout(30_000)
     page = context.new_page()
     # Dagster asks a first-time browser to join its community, over whatever page is open, whenever it

@@ -13,8 +13,8 @@ from scrapworker.queue import JobQueue
 
 @pytest.fixture
 def queue(lake_settings: LakeSettings) -> Iterator[JobQueue]:
-    prefix = f"test-{secrets.token_hex(4)}"
-    job_queue = JobQueue.from_url(lake_settings.queue.url, prefix, lease_seconds=2, max_attempts=3)
+    prefix = f"scrapworker-t{secrets.token_hex(4)}"
+    job_queue = JobQueue.from_settings(lake_settings.queue, prefix=prefix, lease_seconds=2, max_attempts=3)
     yield job_queue
     for key in job_queue.redis.scan_iter(f"{prefix}:*"):
         job_queue.redis.delete(key)

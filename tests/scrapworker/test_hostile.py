@@ -30,7 +30,7 @@ WORKER = "prop-worker"
 def test_every_hostile_message_ends_in_exactly_one_place(
     lake_settings: LakeSettings, rng: random.Random, count: int
 ) -> None:
-    queue = JobQueue.from_url(lake_settings.queue.url, f"prop-{secrets.token_hex(4)}", lease_seconds=30)
+    queue = JobQueue.from_settings(lake_settings.queue, prefix=f"scrapworker-p{secrets.token_hex(4)}", lease_seconds=30)
     try:
         # A finished job and a queued one, whose ids the hostile messages reuse.
         finished, waiting = valid_spec("finished-job"), valid_spec("queued-job", minute=1)

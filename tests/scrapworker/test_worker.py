@@ -49,11 +49,12 @@ class Harness:
         self.settings = settings
         self.simulator = simulator
         self.tmp_path = tmp_path
-        self.prefix = f"wtest-{secrets.token_hex(4)}"
-        self.queue = JobQueue.from_url(settings.queue.url, self.prefix, lease_seconds=2, max_attempts=3)
+        self.prefix = f"scrapworker-w{secrets.token_hex(4)}"
+        self.queue = JobQueue.from_settings(settings.queue, prefix=self.prefix, lease_seconds=2, max_attempts=3)
         self.s3 = s3_client(settings)
         self.env = clean_environ(
-            LAKE_ENV_FILE=str(settings.home / "lake.env"),
+            # The workers run as the crawler identity, as `lake up` starts them.
+            LAKE_ENV_FILE=str(settings.home / "identities" / "crawler.env"),
             LAKE_QUEUE__PREFIX=self.prefix,
             LAKE_QUEUE__LEASE_SECONDS="2",
             LAKE_QUEUE__MAX_ATTEMPTS="3",
@@ -412,16 +413,20 @@ def test_redis_restarted_mid_run_loses_no_job(lake_settings: LakeSettings, tmp_p
     data.mkdir()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
     argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+    # The stack's own users and rules: authentication stays on here too.
+    argv += ["--aclfile", str(lake_settings.home / "stack" / "redis.acl")]
 
     def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, stdout=(tmp_path / "redis.log").open("a"))
         wait_until(lambda: _pings(port), 20, "redis to answer")
         return process
 
     redis_server = start()
     with harness_for(lake_settings, tmp_path) as harness:
         url = f"redis://127.0.0.1:{port}/0"
-        harness.queue = JobQueue.from_url(url, harness.prefix, lease_seconds=2, max_attempts=5)
+        harness.queue = JobQueue.from_settings(
+            lake_settings.queue, url=url, prefix=harness.prefix, lease_seconds=2, max_attempts=5
+        )
         harness.env |= {"LAKE_QUEUE__URL": url, "LAKE_QUEUE__MAX_ATTEMPTS": "5"}
         jobs = [harness.klines_job(30, job_id=f"restart-{i}") for i in range(20)]
         for spec in jobs:
@@ -442,7 +447,9 @@ def test_redis_restarted_mid_run_loses_no_job(lake_settings: LakeSettings, tmp_p
             harness.stop_all()
             for key in harness.queue.redis.scan_iter(f"{harness.prefix}:*"):
                 harness.queue.redis.delete(key)
-            harness.queue = JobQueue.from_url(lake_settings.queue.url, harness.prefix)  # what harness_for cleans
+            harness.queue = JobQueue.from_settings(
+                lake_settings.queue, prefix=harness.prefix
+            )  # what harness_for cleans
             redis_server.send_signal(signal.SIGTERM)
             redis_server.wait(timeout=30)
 
@@ -452,6 +459,8 @@ def _pings(port: int) -> bool:
 
     try:
         return bool(redis_client.Redis(port=port, socket_timeout=1).ping())
+    except redis_client.AuthenticationError:
+        return True  # serving, and asking who is calling
     except redis_client.RedisError:
         return False
 
