@@ -208,15 +208,16 @@ def _queue_keys(role: Role, prefix: str) -> str:
     return " ".join([*(f"~{queue}*" for queue in queues), *(f"&{queue}*" for queue in queues)])
 
 
-def redis_acl(prefix: str, passwords: dict[Role, str]) -> str:
+def redis_acl(prefix: str, passwords: dict[Role, str], default_password: str | None = None) -> str:
     """An ACL file for Redis (`aclfile`): one user per role holding only the queue's commands on the queue's
     keys, and a default user nobody can log in as. Passwords are stored as SHA-256 hashes, so the file
     holds no secret.
 
     The default user cannot simply be `off`: Redis 7.0 replays its append-only file's MULTI/EXEC blocks
     (what every script writes) under the default user's rules, and drops each one they refuse, so a
-    restart would lose the queue. It keeps every right, behind a random password that is never stored."""
-    unknowable = hashlib.sha256(secrets.token_bytes(32)).hexdigest()
+    restart would lose the queue. It keeps every right, behind a password no component is given (random
+    each time unless `default_password` pins it, so that an unchanged file stays unchanged)."""
+    unknowable = hashlib.sha256((default_password or secrets.token_urlsafe(32)).encode()).hexdigest()
     lines = [f"user default on #{unknowable} ~* &* +@all"]
     for role in QUEUE_ROLES:
         digest = hashlib.sha256(passwords[role].encode()).hexdigest()

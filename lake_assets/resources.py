@@ -72,10 +72,17 @@ class SparkResource(_FromSettings):
     """
 
     def run(
-        self, context: dg.AssetExecutionContext, job: str, args: list[str], branch: str | None = None
+        self,
+        context: dg.AssetExecutionContext,
+        job: str,
+        args: list[str],
+        branch: str | None = None,
+        maintenance: bool = False,
     ) -> dg.PipesClientCompletedInvocation:
-        """Run jobs/<job>.py; with `branch`, its catalog is that Nessie branch (write-audit-publish)."""
-        settings = self.settings if branch is None else on_branch(self.settings, branch)
+        """Run jobs/<job>.py; with `branch`, its catalog is that Nessie branch (write-audit-publish); with
+        `maintenance`, it runs as the maintenance identity (lake.access) instead of the writer."""
+        settings = self.settings.as_maintenance() if maintenance else self.settings
+        settings = settings if branch is None else on_branch(settings, branch)
         with prepared(settings, job, args) as submit:
             where = f", catalog branch {branch}" if branch else ""
             context.log.info(f"spark-submit jobs/{job}.py {' '.join(args)} (master {settings.spark.master}{where})")

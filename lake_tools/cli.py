@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import itertools
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,16 +155,48 @@ def cmd_query(settings: LakeSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
-    """Run a `dagster` command against the embedded instance, e.g. `lake dagster dev`."""
+    """Run a `dagster` command against the embedded instance; `lake dagster dev` is the webserver (behind
+    its login, as `lake up` runs it) and the daemon in the foreground, never Dagster's own unauthenticated
+    `dagster dev`."""
     import subprocess
 
     from lake.settings import default_env_file
     from lake_tools.dagster_home import environment
 
+    env = environment(settings, default_env_file())
+    if args.dagster_args[:1] == ["dev"]:
+        return _dagster_dev(settings, args.dagster_args[1:], env)
     command = [str(Path(sys.executable).parent / "dagster"), *args.dagster_args]
-    if args.dagster_args[:1] == ["dev"] and "-w" not in args.dagster_args and "-m" not in args.dagster_args:
-        command += ["-w", str(REPO_ROOT / "workspace.yaml")]
-    return subprocess.call(command, env=environment(settings, default_env_file()), cwd=REPO_ROOT)
+    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+
+
+def _dagster_dev(settings: LakeSettings, argv: list[str], env: dict[str, str]) -> int:
+    import subprocess
+
+    from lake_tools.platform.dagster import daemon_argv, webserver_argv, write_users_file
+
+    parser = argparse.ArgumentParser(prog="lake dagster dev", add_help=False)
+    parser.add_argument("-p", "--port", type=int, default=3000)
+    parser.add_argument("-h", "--host", default="127.0.0.1")
+    options = parser.parse_args(argv)
+    users_file = write_users_file(_stack(settings))
+    print(f"lake dagster dev: http://{options.host}:{options.port} (user operator: LAKE_DAGSTER__PASSWORD)", flush=True)
+    children = [
+        subprocess.Popen(webserver_argv(users_file, options.host, options.port), env=env, cwd=REPO_ROOT),
+        subprocess.Popen(daemon_argv(), env=env, cwd=REPO_ROOT),
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait(timeout=60)
+    return max(child.returncode or 0 for child in children)
 
 
 def cmd_demo(settings: LakeSettings, args: argparse.Namespace) -> int:

@@ -57,14 +57,17 @@ def run_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
         settings = load_settings(env_file=stack.env_file)
         for line in bootstrap(settings):
             say(f"   {line}")
-        env_file, simulator = _demo_env_file(stack.env_file, args.offline)
-        settings = load_settings(env_file=env_file)
+        simulator = _simulator() if args.offline else None
+        # The worker crawls as the crawler, the assets run as Dagster's code does (lake.access).
+        crawler_env = _demo_env_file(stack.identity_env_file("crawler"), simulator)
+        dagster_env = _demo_env_file(stack.identity_env_file("dagster"), simulator)
+        settings = load_settings(env_file=dagster_env)
         say(
             f"== market API: {'simulator at ' + simulator.base_url if simulator else 'https://data-api.binance.vision'}"
         )
-        worker = _start_worker(env_file, settings.home / "demo-worker.log")
+        worker = _start_worker(crawler_env, settings.home / "demo-worker.log")
         say(f"== scrapworker pid {worker.pid} (log: {settings.home / 'demo-worker.log'})")
-        return _materialise(settings, env_file, args.slots)
+        return _materialise(settings, dagster_env, args.slots)
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
@@ -78,20 +81,22 @@ def run_demo(settings: LakeSettings, args: argparse.Namespace) -> int:
             say("== stack left running: `lake stack down` stops it; `lake dagster dev` shows the runs")
 
 
-def _demo_env_file(base: Path, offline: bool) -> tuple[Path, Any]:
-    simulator = None
-    extra = ""
-    if offline:
-        from market_sim import MarketSimulator
+def _simulator() -> Any:
+    from market_sim import MarketSimulator
 
-        simulator = MarketSimulator()
-        simulator.start()
-        extra = f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
-    path = base.with_name("demo.env")
+    simulator = MarketSimulator()
+    simulator.start()
+    return simulator
+
+
+def _demo_env_file(base: Path, simulator: Any) -> Path:
+    """`base` (an identity's settings), pointed at the simulator when there is one."""
+    extra = f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n" if simulator else ""
+    path = base.with_name(f"demo-{base.name}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(base.read_text() + extra)
-    return path, simulator
+    return path
 
 
 def _start_worker(env_file: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -45,7 +45,10 @@ def connect(settings: LakeSettings) -> Any:
     except duckdb.Error as exc:
         connection.close()
         where = redact({"uri": settings.catalog.uri})["uri"]
-        raise QueryError(f"cannot attach the catalog at {where}: {_first_line(exc)}") from None
+        hint = ""
+        if "401" in str(exc):  # Nessie asked who is calling: no token, a foreign or an expired one
+            hint = " (check LAKE_CATALOG__TOKEN or LAKE_CATALOG__CREDENTIAL)"
+        raise QueryError(f"cannot attach the catalog at {where}: {_first_line(exc)}{hint}") from None
     return connection
 
 

@@ -47,3 +47,25 @@ def sign(signing_key: str, role: str, lifetime_seconds: int = LIFETIME_SECONDS, 
         "exp": issued + lifetime_seconds,
     }
     return jwt.encode(claims, signing_key, algorithm="RS256")
+
+
+def still_valid(token: str, signing_key: str, role: str, min_remaining_seconds: int = 30 * 24 * 3600) -> bool:
+    """A token of `role` signed with this key, not expiring within `min_remaining_seconds`."""
+    import jwt
+
+    try:
+        claims = jwt.decode(
+            token, public_key_pem(signing_key), algorithms=["RS256"], audience=TOKEN_AUDIENCE, issuer=TOKEN_ISSUER
+        )
+    except jwt.PyJWTError:
+        return False
+    return bool(claims.get("upn") == role and claims["exp"] - time.time() > min_remaining_seconds)
+
+
+def public_key_pem(signing_key: str) -> str:
+    private = serialization.load_pem_private_key(signing_key.encode(), password=None)
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )

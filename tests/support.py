@@ -197,3 +197,31 @@ class PlatformApis:
         )
         response.raise_for_status()
         return response.json()["data"]
+
+
+def generated_secrets(stack: Any) -> dict[str, str]:
+    """Every secret a stack (lake_tools.stack.Stack) generated: its passwords, S3 keys, the token signing
+    key, and each secret value of its settings files (the identities' tokens among them), by name."""
+    from lake_tools.stack.stack import IDENTITIES
+
+    generated = stack.secrets()
+    found = {f"passwords.{name}": value for name, value in generated.passwords.items()}
+    found |= {
+        "postgres": generated.postgres_password,
+        "s3 admin": generated.s3_secret_access_key,
+        "airflow admin": generated.airflow_admin_password,
+        "airflow jwt secret": generated.airflow_jwt_secret,
+        "signing key": generated.catalog_signing_key.splitlines()[1],
+    }
+    for path in [stack.env_file, *(stack.identity_env_file(name) for name in IDENTITIES)]:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN")) and value:
+                found[f"{path.name}:{name}"] = value
+    return found
+
+
+def secrets_found_in(secrets: dict[str, str], files: list[Path], command_lines: dict[str, str]) -> list[str]:
+    """'<where>: <secret name>' for each secret that appears in a file or a command line."""
+    texts = {str(path): path.read_text(errors="replace") for path in files} | command_lines
+    return [f"{where}: {name}" for where, text in texts.items() for name, value in secrets.items() if value in text]

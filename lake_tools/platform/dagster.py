@@ -11,6 +11,7 @@ after the webserver restarted one behind its back.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -23,6 +24,7 @@ from lake_tools.stack.secrets import write_private
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
+WORKSPACE = str(REPO_ROOT / "workspace.yaml")
 DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
 
 
@@ -30,14 +32,42 @@ def webserver_url(layout: components.StackLayout) -> str:
     return f"http://127.0.0.1:{layout.port(components.DAGSTER_WEBSERVER_PORT)}"
 
 
+def write_users_file(stack: Stack) -> Path:
+    """The webserver's users (lake.access.WEB_ROLES) as password digests, in the stack's state (0600)."""
+    users_file = stack.layout.state_dir / "dagster-web-users.json"
+    passwords = {str(role): stack.secrets().password("dagster", role) for role in WEB_ROLES}
+    write_private(users_file, users_file_body(passwords))
+    return users_file
+
+
+def webserver_argv(users_file: Path, host: str, port: int) -> list[str]:
+    """Dagster's webserver behind its login, as a module, not a script: runs fork from it
+    (lake_assets/run_launcher.py says why)."""
+    return [
+        sys.executable,
+        "-m",
+        "lake_tools.platform.dagster_web",
+        "--users-file",
+        str(users_file),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "-w",
+        WORKSPACE,
+    ]
+
+
+def daemon_argv() -> list[str]:
+    return [sys.executable, "-m", "dagster._daemon", "run", "-w", WORKSPACE]
+
+
 def processes(
     layout: components.StackLayout, env: dict[str, str], state_dir: Path, stack: Stack
 ) -> list[ManagedProcess]:
     url = webserver_url(layout)
-    workspace = str(REPO_ROOT / "workspace.yaml")
     users_file = layout.state_dir / "dagster-web-users.json"
-    passwords = {str(role): stack.secrets().password("dagster", role) for role in WEB_ROLES}
-    login = (str(Role.OPERATOR), passwords[str(Role.OPERATOR)])
+    login = (str(Role.OPERATOR), stack.secrets().password("dagster", Role.OPERATOR))
 
     def webserver_up() -> bool:
         try:
@@ -58,28 +88,10 @@ def processes(
     return [
         ManagedProcess(
             name="dagster-webserver",
-            # As modules, not scripts: runs fork from them (lake_assets/run_launcher.py says why).
-            argv=[
-                sys.executable,
-                "-m",
-                "lake_tools.platform.dagster_web",
-                "--users-file",
-                str(users_file),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(layout.port(components.DAGSTER_WEBSERVER_PORT)),
-                "-w",
-                workspace,
-            ],
+            argv=webserver_argv(users_file, "127.0.0.1", layout.port(components.DAGSTER_WEBSERVER_PORT)),
             healthy=webserver_up,
-            prepare=lambda: write_private(users_file, users_file_body(passwords)),
+            prepare=partial(write_users_file, stack),  # this stack's users, written anew each start
             **common,  # type: ignore[arg-type]
         ),
-        ManagedProcess(
-            name="dagster-daemon",
-            argv=[sys.executable, "-m", "dagster._daemon", "run", "-w", workspace],
-            healthy=daemon_up,
-            **common,  # type: ignore[arg-type]
-        ),
+        ManagedProcess(name="dagster-daemon", argv=daemon_argv(), healthy=daemon_up, **common),  # type: ignore[arg-type]
     ]

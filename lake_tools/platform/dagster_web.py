@@ -7,9 +7,11 @@ compose stack's `dagster-webserver` container. Browsers ask for the login themse
 and repeat it on the UI's websocket; the Airflow bridge sends its connection's login and password.
 
     python -m lake_tools.platform.dagster_web --users-file FILE [dagster-webserver options...]
+    python -m lake_tools.platform.dagster_web --users-env VARIABLE [dagster-webserver options...]
 
-FILE (JSON, mode 0600) maps each user to the SHA-256 hex digest of its password, so it holds nothing a
-reader could log in with. Everything after it is dagster-webserver's own command line, run by its own CLI.
+The users (JSON, in a 0600 file or an environment variable) map each user to the SHA-256 hex digest of
+its password, so they hold nothing a reader could log in with. Everything after is dagster-webserver's
+own command line, run by its own CLI.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import sys
 import types
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -87,23 +90,27 @@ class BasicAuth:
         return hmac.compare_digest(password_digest(password), expected) and user in self.digests
 
 
-def load_digests(path: Path) -> dict[str, str]:
+def load_digests(source: str, where: str) -> dict[str, str]:
+    """The users from `--users-file PATH` or `--users-env VARIABLE`; a short error naming what is wrong."""
     try:
-        digests = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"dagster_web: cannot read the users file {path}: {exc}") from None
+        text = Path(where).read_text() if source == "--users-file" else os.environ[where]
+        digests = json.loads(text)
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"dagster_web: cannot read the users ({source} {where}): {exc!r}") from None
     if not isinstance(digests, dict) or not digests:
-        raise SystemExit(f"dagster_web: {path} must map user names to password digests")
+        raise SystemExit(f"dagster_web: {source} {where} must map user names to password digests")
     return {str(user): str(digest) for user, digest in digests.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2 or args[0] != "--users-file":
+    if len(args) < 2 or args[0] not in ("--users-file", "--users-env"):
         raise SystemExit(
-            "usage: python -m lake_tools.platform.dagster_web --users-file FILE [dagster-webserver options]"
+            "usage: python -m lake_tools.platform.dagster_web --users-file FILE|--users-env VARIABLE [options]"
         )
-    digests = load_digests(Path(args[1]))
+    digests = load_digests(args[0], args[1])
+    if args[0] == "--users-env":
+        os.environ.pop(args[1], None)  # nothing the code servers it starts need
 
     import uvicorn
     from dagster_webserver import cli

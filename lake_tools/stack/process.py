@@ -44,7 +44,7 @@ class ManagedProcess:
     # Nessie reads its properties from ./config/application.properties: it runs in its own directory.
     cwd: Path | None = None
     # One-time set-up before the first start (initdb, data directories).
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[], object] = lambda: None
     # PostgreSQL refuses to run as root; when we are root it runs as this user instead.
     run_as: str | None = None
     stop_signal: signal.Signals = signal.SIGTERM

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -29,8 +30,10 @@ from airflow_bridge.graphql import AssetTarget, DagsterRunError
 from airflow_bridge.hooks.dagster import DagsterHook
 from airflow_bridge.partitions import partition_key
 from airflow_bridge.triggers.dagster import DagsterRunTrigger
+from lake.access import Role
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
+from lake_tools.platform.airflow import token as airflow_token
 from lake_tools.stack import Stack
 from market_sim import MarketSimulator
 from tests.support import LAKE, REPO_ROOT, clean_environ, free_port, jobs_per_slot, kline_symbols
@@ -222,8 +225,9 @@ def dagster_url(bridge_env: Path, stack: Stack, tmp_path_factory: pytest.TempPat
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    login = (str(Role.OPERATOR), stack.secrets().password("dagster", Role.OPERATOR))
     try:
-        _wait_for(lambda: requests.get(f"{url}/server_info", timeout=2).ok, 120, "dagster dev")
+        _wait_for(lambda: requests.get(f"{url}/server_info", auth=login, timeout=2).ok, 120, "dagster dev")
         yield url
     finally:
         _stop_tree(process)
@@ -261,11 +265,25 @@ def workers(bridge_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         control.stop()
 
 
+def bridge_connection(dagster_url: str, stack: Stack) -> str:
+    """`dagster_default` as the bridge's own identity on Dagster's webserver (lake.access), in JSON."""
+    where = urlsplit(dagster_url)
+    return json.dumps(
+        {
+            "conn_type": "dagster",
+            "host": where.hostname,
+            "port": where.port,
+            "login": str(Role.BRIDGE),
+            "password": stack.secrets().password("dagster", Role.BRIDGE),
+        }
+    )
+
+
 @pytest.fixture(scope="module")
-def hook(dagster_url: str) -> Iterator[DagsterHook]:
+def hook(dagster_url: str, stack: Stack) -> Iterator[DagsterHook]:
     """The hook as a task sees it: the `dagster_default` connection, here from AIRFLOW_CONN_DAGSTER_DEFAULT."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_DAGSTER_DEFAULT", dagster_url)
+        patch.setenv("AIRFLOW_CONN_DAGSTER_DEFAULT", bridge_connection(dagster_url, stack))
         yield DagsterHook()
 
 
@@ -302,7 +320,7 @@ PROBE_SPEC = {
 
 @pytest.fixture(scope="module")
 def airflow_home(
-    tmp_path_factory: pytest.TempPathFactory, bridge_env: Path, dagster_url: str
+    tmp_path_factory: pytest.TempPathFactory, bridge_env: Path, dagster_url: str, stack: Stack
 ) -> tuple[Path, dict[str, str]]:
     """An Airflow home with its own sqlite DB and a dags folder generated at the module's cadence."""
     home = tmp_path_factory.mktemp("airflow")
@@ -323,7 +341,7 @@ def airflow_home(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW_CONN_DAGSTER_DEFAULT=dagster_url,
+        AIRFLOW_CONN_DAGSTER_DEFAULT=bridge_connection(dagster_url, stack),
     )
     migrate = subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
@@ -333,17 +351,24 @@ def airflow_home(
 
 
 @pytest.fixture(scope="module")
-def airflow_api(airflow_home: tuple[Path, dict[str, str]]) -> Iterator[tuple[str, dict[str, str]]]:
-    """`airflow standalone` (scheduler, API server, DAG processor, triggerer) with one worker slot."""
+def airflow_api(airflow_home: tuple[Path, dict[str, str]]) -> Iterator[tuple[str, requests.Session]]:
+    """`airflow standalone` (scheduler, API server, DAG processor, triggerer) with one worker slot, and a
+    session logged in to its REST API as its admin (simple auth manager, a generated password)."""
     home, env = airflow_home
     api_port = free_port()
+    password = secrets.token_urlsafe(12)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({"admin": password}))
+    passwords.chmod(0o600)
     env = env | {
         "AIRFLOW__API__PORT": str(api_port),
         # Task runners report to the API server: tell them where it is, not the default :8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "1",  # one worker slot: a waiting task must not hold it
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # the REST API without a login, for the test
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         # standalone starts its scheduler, api-server, ... as `airflow` commands found on PATH.
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -352,16 +377,17 @@ def airflow_api(airflow_home: tuple[Path, dict[str, str]]) -> Iterator[tuple[str
         [str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=log, start_new_session=True
     )
     api = f"http://127.0.0.1:{api_port}/api/v2"
+    session = requests.Session()
+
+    def dags() -> set[str]:
+        if "Authorization" not in session.headers:
+            session.headers["Authorization"] = f"Bearer {airflow_token(f'http://127.0.0.1:{api_port}', password)}"
+        return {d["dag_id"] for d in session.get(f"{api}/dags", params={"limit": 100}, timeout=5).json()["dags"]}
+
     try:
-        _wait_for(
-            lambda: (
-                {PROBE_DAG, "scraper_pipeline_v1"}
-                <= {d["dag_id"] for d in requests.get(f"{api}/dags", params={"limit": 100}, timeout=5).json()["dags"]}
-            ),
-            240,
-            "airflow standalone to parse the DAGs",
-        )
-        yield api, env
+        _wait_for(lambda: {PROBE_DAG, "scraper_pipeline_v1"} <= dags(), 240, "airflow standalone to parse the DAGs")
+        assert requests.get(f"{api}/dags", timeout=5).status_code == 401  # no one gets in without the login
+        yield api, session
     finally:
         _stop_tree(standalone)
 
@@ -484,14 +510,14 @@ def test_the_trigger_reports_the_end_of_a_run_and_stops_it_when_killed(hook: Dag
 
 
 def test_more_waiting_tasks_than_worker_slots_all_defer_and_complete(
-    airflow_api: tuple[str, dict[str, str]], hook: DagsterHook, workers: Workers
+    airflow_api: tuple[str, requests.Session], hook: DagsterHook, workers: Workers
 ) -> None:
-    api, _ = airflow_api
+    api, airflow = airflow_api
     workers.stop()  # hold the landings back: every task waits on its Dagster run
     run_ids = [f"probe_{minute}_{secrets.token_hex(3)}" for minute in (1, 2, 3)]
-    assert requests.patch(f"{api}/dags/{PROBE_DAG}", json={"is_paused": False}, timeout=30).ok
+    assert airflow.patch(f"{api}/dags/{PROBE_DAG}", json={"is_paused": False}, timeout=30).ok
     for run_id, minute in zip(run_ids, (1, 2, 3), strict=True):
-        created = requests.post(
+        created = airflow.post(
             f"{api}/dags/{PROBE_DAG}/dagRuns",
             json={"dag_run_id": run_id, "logical_date": f"2026-11-10T00:0{minute}:00+00:00"},
             timeout=30,
@@ -499,7 +525,7 @@ def test_more_waiting_tasks_than_worker_slots_all_defer_and_complete(
         assert created.ok, created.text
 
     def states() -> dict[str, str]:
-        found = requests.get(f"{api}/dags/{PROBE_DAG}/dagRuns/~/taskInstances", params={"limit": 100}, timeout=10)
+        found = airflow.get(f"{api}/dags/{PROBE_DAG}/dagRuns/~/taskInstances", params={"limit": 100}, timeout=10)
         return {ti["dag_run_id"]: ti["state"] for ti in found.json()["task_instances"] if ti["dag_run_id"] in run_ids}
 
     # Three tasks wait at once on one worker slot: each has deferred, none holds the slot.
@@ -515,20 +541,20 @@ def test_more_waiting_tasks_than_worker_slots_all_defer_and_complete(
     }
     assert partitions == {"2026-11-10-00:00", "2026-11-10-00:01", "2026-11-10-00:02"}
     # Paused again: its run every minute would keep the module's SQLite metadata database busy.
-    assert requests.patch(f"{api}/dags/{PROBE_DAG}", json={"is_paused": True}, timeout=30).ok
+    assert airflow.patch(f"{api}/dags/{PROBE_DAG}", json={"is_paused": True}, timeout=30).ok
 
 
 def test_a_five_minute_airflow_backfill_gives_five_dagster_partitions(
-    airflow_api: tuple[str, dict[str, str]], hook: DagsterHook
+    airflow_api: tuple[str, requests.Session], hook: DagsterHook
 ) -> None:
-    api, _ = airflow_api
+    api, airflow = airflow_api
     dag = "spark_static_data_v1_skeleton"
-    assert requests.patch(f"{api}/dags/{dag}", json={"is_paused": False}, timeout=30).ok
+    assert airflow.patch(f"{api}/dags/{dag}", json={"is_paused": False}, timeout=30).ok
     body = {"dag_id": dag, "from_date": "2026-11-09T00:00:00+00:00", "to_date": "2026-11-09T00:04:00+00:00"}
     # Through the API server, as the UI does. The test's metadata database is SQLite, which answers a write
     # that meets the scheduler's with "database is locked" (rolled back): such a refusal is retried.
     for _ in range(5):
-        created = requests.post(f"{api}/backfills", json=body, timeout=60)
+        created = airflow.post(f"{api}/backfills", json=body, timeout=60)
         if created.ok or "locked" not in created.text:
             break
         time.sleep(2)

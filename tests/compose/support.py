@@ -37,7 +37,7 @@ class RunningCompose(PlatformApis):
 
     @property
     def host_env(self) -> dict[str, str]:
-        """What a process on the host runs with: the published ports and the stack's S3 key."""
+        """What a process on the host runs with: the published ports and the operator's identity."""
         return clean_environ(LAKE_HOME=str(self.home), **host_environment(self.credentials))
 
     def settings(self) -> LakeSettings:
@@ -53,6 +53,11 @@ class RunningCompose(PlatformApis):
     @property
     def airflow_password(self) -> str:
         return self.credentials["AIRFLOW_ADMIN_PASSWORD"]
+
+    @property
+    def dagster_login(self) -> tuple[str, str]:
+        env = self.host_env
+        return env["LAKE_DAGSTER__USERNAME"], env["LAKE_DAGSTER__PASSWORD"]
 
     def services(self) -> list[dict[str, Any]]:
         """`docker compose ps --all` as dicts (compose prints one JSON object a line)."""

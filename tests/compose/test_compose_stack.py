@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
+import requests
 
 from lake_tools.compose.project import COMPOSE_FILE
 from tests.compose.support import (
@@ -228,6 +230,51 @@ def test_lake_doctor_passes_inside_the_dagster_container_and_on_the_host(stack: 
         assert f"[ok  ] {component}" in inside.stdout, inside.stdout
     on_host = lake_on_host(stack, "doctor")
     assert on_host.returncode == 0, on_host.stdout + on_host.stderr
+
+
+def test_every_control_plane_refuses_an_anonymous_client(stack: RunningCompose) -> None:
+    """Redis, S3, Nessie (Iceberg REST and its own API), Dagster's GraphQL and Airflow's REST API, as the
+    host reaches them through the published ports: each asks who is calling."""
+    with pytest.raises(redis.AuthenticationError, match="Authentication required"):
+        redis.Redis(port=6379, protocol=2).ping()
+    s3 = requests.put("http://127.0.0.1:9000/raw/anonymous.json", data=b"[]", timeout=10)
+    assert s3.status_code == 403 and "AccessDenied" in s3.text, s3.text
+    for url in ("http://127.0.0.1:19120/iceberg/v1/config?warehouse=warehouse", "http://127.0.0.1:19120/api/v2/trees"):
+        assert requests.get(url, timeout=10).status_code == 401, url
+    dagster = requests.post(f"{stack.dagster_url}/graphql", json={"query": "{ version }"}, timeout=10)
+    assert dagster.status_code == 401 and dagster.headers["WWW-Authenticate"].startswith("Basic")
+    assert requests.get(f"{stack.airflow_url}/api/v2/dags", timeout=10).status_code == 401
+
+
+def test_each_container_holds_only_its_identity_s_rights(stack: RunningCompose) -> None:
+    """The crawler container cannot flush the queue nor write the warehouse; the Dagster container (the
+    writer) cannot delete a branch that is not its own; each refusal as the caller sees it."""
+    crawler = stack.exec(
+        "scrapworker",
+        "python3",
+        "-c",
+        "from lake.settings import load_settings; from lake.storage import s3_client;"
+        "from scrapworker.queue import redis_client; s = load_settings()\n"
+        "for call in (lambda: redis_client(s.queue).flushall(),"
+        " lambda: s3_client(s, retries=1).put_object(Bucket='warehouse', Key='x', Body=b'x')):\n"
+        "    try: call(); print('allowed')\n"
+        "    except Exception as exc: print(type(exc).__name__, exc)",
+    )
+    lines = crawler.stdout.splitlines()
+    assert lines[0] == "NoPermissionError this user has no permissions to run the 'flushall' command", crawler.stdout
+    assert lines[1].startswith("ClientError") and "AccessDenied" in lines[1], crawler.stdout + crawler.stderr
+    writer = stack.exec(
+        "dagster-code",
+        "python3",
+        "-c",
+        "from lake.settings import load_settings; from lake.branches import NessieBranches, NessieApiError\n"
+        "nessie = NessieBranches.from_settings(load_settings()); branch = nessie.create_branch('dev-acl', 'main')\n"
+        "try: nessie.delete_branch(branch.name, branch.hash); print('allowed')\n"
+        "except NessieApiError as exc: print(exc.status, exc.reason)",
+    )
+    assert writer.stdout.strip() == "403 'DELETE_REFERENCE' is not allowed for role 'writer' on reference 'dev-acl'", (
+        writer.stdout + writer.stderr
+    )
 
 
 def test_a_python_app_in_cluster_deploy_mode_is_refused_by_spark_with_the_reason(stack: RunningCompose) -> None:

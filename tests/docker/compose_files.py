@@ -197,3 +197,24 @@ def read_properties(path: Path) -> dict[str, str]:
         assert match["key"] not in props, f"{path}: {match['key']} is set twice"
         props[match["key"]] = match["value"].strip()
     return props
+
+
+def s3_identities_of(compose: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """access key id -> {secretKey, actions}: the S3 identities the store gets (base64 JSON, S3_IDENTITIES),
+    as `lake compose` renders them from docker/.env's secrets."""
+    import base64
+    import json
+
+    from lake_tools.compose.project import derived_credentials, generated_credentials
+
+    env = environment(services(compose)["rustfs"])
+    encoded = env["S3_IDENTITIES"]
+    if "change-me" in encoded:  # .env.example's placeholder: render it from the example's secrets
+        example = env_file_values()
+        base = generated_credentials() | {k: v for k, v in example.items() if "change-me-generated" not in v}
+        encoded = derived_credentials(base)["S3_IDENTITIES"]
+    found = {}
+    for identity in json.loads(base64.b64decode(encoded))["identities"]:
+        [credential] = identity["credentials"]
+        found[credential["accessKey"]] = {"secretKey": credential["secretKey"], "actions": identity["actions"]}
+    return found

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from lake.settings import LakeSettings, load_settings
+from lake_tools.tokens import new_signing_key, public_key
 from tests.docker.compose_files import COMPOSE_FILE, env_file_values, environment, load_compose, load_yaml, services
+
+# A public key of the form Nessie takes (base64 DER), in place of .env.example's placeholder: the settings
+# model validates it. Made once from a throwaway key.
+EXAMPLE_PUBLIC_KEY = public_key(new_signing_key())
 
 # Nessie's version store: the nessie-db service, on PostgreSQL's own port (it publishes none).
 NESSIE_DB_SERVICE = "nessie-db"
@@ -22,7 +27,8 @@ POSTGRES_PORT = 5432
 
 @pytest.fixture(scope="session")
 def env_example() -> dict[str, str]:
-    return env_file_values()
+    """docker/.env.example, with a real public key where Nessie's settings validate its form."""
+    return env_file_values() | {"NESSIE_TOKEN_PUBLIC_KEY": EXAMPLE_PUBLIC_KEY}
 
 
 @pytest.fixture(scope="session")
@@ -54,16 +60,28 @@ def settings(lake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 @pytest.fixture(scope="session")
-def nessie_env(compose: dict[str, Any]) -> dict[str, str]:
+def nessie_env(compose: dict[str, Any], env_example: dict[str, str]) -> dict[str, str]:
     """The LAKE_NESSIE__* settings of Nessie's server in the compose stack: its own PostgreSQL (nessie-db),
     whose login compose takes from docker/.env, and the warehouse bucket storage-init creates."""
     db = environment(services(compose)[NESSIE_DB_SERVICE])
+    nessie = environment(services(compose)["nessie"])
     return {
         "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{NESSIE_DB_SERVICE}:{POSTGRES_PORT}/{db['POSTGRES_DB']}",
         "LAKE_NESSIE__JDBC_USER": db["POSTGRES_USER"],
         "LAKE_NESSIE__JDBC_PASSWORD": db["POSTGRES_PASSWORD"],
         "LAKE_NESSIE__WAREHOUSE_LOCATION": "s3://warehouse/",
+        "LAKE_NESSIE__TOKEN_PUBLIC_KEY": env_example["NESSIE_TOKEN_PUBLIC_KEY"],
+        # Nessie's own S3 identity (lake.access): the secret its `lake.s3` secret URI names.
+        "LAKE_S3__ACCESS_KEY_ID": nessie["lake.s3.name"],
+        "LAKE_S3__SECRET_ACCESS_KEY": nessie["lake.s3.secret"],
     }
+
+
+def identity(compose: dict[str, Any], service: str) -> dict[str, str]:
+    """The LAKE_* credentials a service gets beyond x-lake-env: its identity (lake.access)."""
+    lake = {str(key) for key in compose["x-lake-env"]}
+    env = environment(services(compose)[service])
+    return {key: value for key, value in env.items() if key.startswith("LAKE_") and key not in lake}
 
 
 @pytest.fixture

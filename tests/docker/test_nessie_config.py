@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from lake.access import Role, nessie_authorization_rules, s3_access_key_id
 from lake.catalog_config import nessie_properties, pyiceberg_properties
 from lake.settings import LakeSettings
 from lake_tools.jars import NESSIE_SERVER, NESSIE_VERSION
-from tests.docker.compose_files import environment, image_tag, services
+from tests.docker.compose_files import environment, image_tag, s3_identities_of, services
 
+RULES = "nessie.server.authorization.rules."
 SECRET_URI = re.compile(r"urn:nessie-secret:quarkus:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 UPPER_SNAKE_QUARKUS = re.compile(r"(NESSIE|QUARKUS)_[A-Z0-9_]+")
 S3_OPTIONS = "nessie.catalog.service.s3.default-options."
@@ -64,21 +66,30 @@ def test_properties_are_dot_keys_in_a_mapping(raw_compose: dict[str, Any], nessi
 
 
 def test_s3_credentials_are_secret_uris_filled_from_the_env_file(
-    raw_compose: dict[str, Any], compose: dict[str, Any], nessie: dict[str, str], settings: LakeSettings
+    raw_compose: dict[str, Any], compose: dict[str, Any], nessie: dict[str, str]
 ) -> None:
+    """Nessie's own S3 identity (lake.access: reads and writes the warehouse), its secret from docker/.env,
+    named by a secret URI and nowhere else in clear."""
     references = secret_names(nessie)
     assert set(references) == {f"{S3_OPTIONS}access-key"}
     name = references[f"{S3_OPTIONS}access-key"]
     raw = environment(services(raw_compose)["nessie"])
-    assert "${" in raw[f"{name}.name"] and "${" in raw[f"{name}.secret"], "credentials come from docker/.env"
-    rustfs = environment(services(compose)["rustfs"])
-    assert nessie[f"{name}.name"] == rustfs["RUSTFS_ACCESS_KEY"] == settings.s3.access_key_id
-    secret = settings.s3.secret_access_key
-    assert secret is not None
-    assert nessie[f"{name}.secret"] == rustfs["RUSTFS_SECRET_KEY"] == secret.get_secret_value()
-    # Nothing else in Nessie's environment holds the key in clear.
-    elsewhere = [key for key, value in nessie.items() if value == secret.get_secret_value() and key != f"{name}.secret"]
+    assert "${" in raw[f"{name}.secret"], "the secret comes from docker/.env"
+    assert nessie[f"{name}.name"] == s3_access_key_id(Role.NESSIE)
+    identities = s3_identities_of(compose)
+    assert identities[nessie[f"{name}.name"]]["secretKey"] == nessie[f"{name}.secret"]
+    elsewhere = [key for key, value in nessie.items() if value == nessie[f"{name}.secret"] and key != f"{name}.secret"]
     assert not elsewhere
+
+
+def test_nessie_lets_in_only_tokens_of_the_stack_s_key_and_applies_the_rules(
+    nessie: dict[str, str], env_example: dict[str, str]
+) -> None:
+    assert nessie["nessie.server.authentication.enabled"] == "true"
+    assert nessie["quarkus.oidc.public-key"] == env_example["NESSIE_TOKEN_PUBLIC_KEY"]
+    assert nessie["nessie.server.authorization.enabled"] == "true"
+    rules = {key.removeprefix(RULES): value for key, value in nessie.items() if key.startswith(RULES)}
+    assert rules == nessie_authorization_rules()
 
 
 def test_version_store_is_jdbc_on_its_own_postgresql(compose: dict[str, Any], nessie: dict[str, str]) -> None:

@@ -11,8 +11,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from lake.access import S3_ROLES, Role, s3_access_key_id, s3_actions
 from lake.settings import LakeSettings
-from tests.docker.compose_files import command_args, environment, services
+from tests.docker.compose_files import command_args, environment, s3_identities_of, services
+from tests.docker.conftest import identity
 
 PROJECT_SERVICES = {
     "bootstrap",
@@ -41,15 +43,29 @@ def listening_ports(service: dict[str, Any]) -> set[int]:
     return ports
 
 
-def test_every_project_service_gets_the_same_lake_settings(compose: dict[str, Any], lake_env: dict[str, str]) -> None:
+def test_every_project_service_gets_the_same_lake_settings_and_one_identity(
+    compose: dict[str, Any], lake_env: dict[str, str]
+) -> None:
     built = {name for name, service in services(compose).items() if "build" in service}
     assert built == PROJECT_SERVICES
-    different = {
-        name: {key: value for key, value in environment(services(compose)[name]).items() if key.startswith("LAKE_")}
-        for name in sorted(built)
+    for name in sorted(built):
+        env = environment(services(compose)[name])
+        shared = {key: value for key, value in env.items() if key in lake_env}
+        assert shared == lake_env, f"{name}: LAKE_* differ from x-lake-env"
+    expected = {
+        "bootstrap": (Role.OPERATOR, None),
+        "dagster-code": (Role.PRODUCER, Role.WRITER),
+        "dagster-webserver": (Role.PRODUCER, Role.WRITER),
+        "dagster-daemon": (Role.PRODUCER, Role.WRITER),
+        "scrapworker": (Role.CRAWLER, Role.CRAWLER),
     }
-    different = {name: env for name, env in different.items() if env != lake_env}
-    assert not different, f"LAKE_* differ from x-lake-env in: {sorted(different)}"
+    for name, (queue_user, s3_role) in expected.items():
+        found = identity(compose, name)
+        assert found["LAKE_QUEUE__USERNAME"] == queue_user, name
+        if s3_role is not None:
+            assert found["LAKE_S3__ACCESS_KEY_ID"] == s3_access_key_id(s3_role), name
+    for name in ("spark-master", "spark-worker", "airflow-apiserver"):
+        assert not identity(compose, name), f"{name} holds no identity of the lake's"
 
 
 def test_the_settings_point_at_this_stack(settings: LakeSettings) -> None:
@@ -89,15 +105,25 @@ def test_spark_worker_joins_the_master_the_settings_name(compose: dict[str, Any]
     assert f"spark://{master[master.index('--host') + 1]}:{master[master.index('--port') + 1]}" == settings.spark.master
 
 
-def test_spark_code_gets_the_s3_key_of_the_settings(compose: dict[str, Any], settings: LakeSettings) -> None:
-    """S3FileIO and boto3 find the key through AWS_* where spark-defaults.conf carries none."""
-    secret = settings.s3.secret_access_key
-    assert secret is not None
+def test_spark_code_gets_the_writer_s_s3_key(compose: dict[str, Any]) -> None:
+    """S3FileIO and boto3 find the key through AWS_* where spark-defaults.conf carries none: the writer's,
+    the identity of the Dagster services that submit the jobs."""
+    writer = identity(compose, "dagster-code")
     for name in ("spark-master", "spark-worker", "dagster-code"):
         env = environment(services(compose)[name])
-        assert env["AWS_ACCESS_KEY_ID"] == settings.s3.access_key_id, name
-        assert env["AWS_SECRET_ACCESS_KEY"] == secret.get_secret_value(), name
-        assert env["AWS_REGION"] == settings.s3.region, name
+        assert env["AWS_ACCESS_KEY_ID"] == writer["LAKE_S3__ACCESS_KEY_ID"] == s3_access_key_id(Role.WRITER), name
+        assert env["AWS_SECRET_ACCESS_KEY"] == writer["LAKE_S3__SECRET_ACCESS_KEY"], name
+        assert env["AWS_REGION"] == "us-east-1", name
+
+
+def test_each_s3_key_has_the_rights_of_its_role(compose: dict[str, Any]) -> None:
+    identities = s3_identities_of(compose)
+    for role in S3_ROLES:
+        assert identities[s3_access_key_id(role)]["actions"] == s3_actions(role, "raw", "warehouse"), role
+    assert identities[s3_access_key_id(Role.CRAWLER)]["actions"] == ["Read:raw", "List:raw", "Write:raw"]
+    assert identities[s3_access_key_id(Role.READER)]["actions"] == ["Read:warehouse", "List:warehouse"]
+    writer = identity(compose, "dagster-code")
+    assert identities[writer["LAKE_S3__ACCESS_KEY_ID"]]["secretKey"] == writer["LAKE_S3__SECRET_ACCESS_KEY"]
 
 
 def test_storage_init_creates_the_raw_and_warehouse_buckets(
@@ -111,14 +137,15 @@ def test_storage_init_creates_the_raw_and_warehouse_buckets(
     assert set(env["BUCKETS"].split()) == {settings.s3.raw_bucket, settings.nessie.warehouse_bucket}
     assert "for bucket in $BUCKETS" in " ".join(command_args(init))
     assert env["AWS_ENDPOINT_URL"] == settings.s3.endpoint
-    assert env["AWS_ACCESS_KEY_ID"] == settings.s3.access_key_id
+    # The store's admin: only it creates buckets.
+    assert env["AWS_ACCESS_KEY_ID"] == environment(services(compose)["rustfs"])["RUSTFS_ACCESS_KEY"]
 
 
 def test_scrapredis_is_its_own_append_only_redis(compose: dict[str, Any], settings: LakeSettings) -> None:
     scrapredis = services(compose)["scrapredis"]
     assert re.fullmatch(r"redis:7(\.\d+)*(-\w+)?", scrapredis["image"])
-    args = command_args(scrapredis)
-    assert args[args.index("--appendonly") + 1] == "yes"
+    script = " ".join(command_args(scrapredis))
+    assert "--appendonly yes" in script and "--aclfile /tmp/users.acl" in script
     assert urlsplit(settings.queue.url).hostname == "scrapredis"
     broker = urlsplit(environment(services(compose)["airflow-scheduler"])["AIRFLOW__CELERY__BROKER_URL"])
     assert broker.hostname != "scrapredis", "Airflow's Celery broker is a Redis of its own"

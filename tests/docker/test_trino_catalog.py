@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from lake.access import Role, s3_access_key_id
 from lake.catalog_config import rest_catalog_uri
 from lake.settings import LakeSettings
-from tests.docker.compose_files import DOCKER_DIR, environment, read_properties, services
+from tests.docker.compose_files import DOCKER_DIR, environment, read_properties, s3_identities_of, services
 
 TRINO_CATALOG_DIR = DOCKER_DIR / "trino" / "catalog"
 
@@ -50,17 +51,21 @@ def test_s3_is_the_storage_of_the_settings(props: dict[str, str], settings: Lake
     assert props["s3.path-style-access"] == str(settings.s3.path_style).lower()
 
 
-def test_the_s3_key_comes_from_the_environment(
-    props: dict[str, str], compose: dict[str, Any], settings: LakeSettings
+def test_trino_reads_as_the_reader_identity_from_the_environment(
+    props: dict[str, str], compose: dict[str, Any]
 ) -> None:
     trino = environment(services(compose)["trino"])
-    secret = settings.s3.secret_access_key
-    assert secret is not None
-    expected = {"s3.aws-access-key": settings.s3.access_key_id, "s3.aws-secret-key": secret.get_secret_value()}
+    reader = s3_identities_of(compose)[s3_access_key_id(Role.READER)]
+    expected = {
+        "s3.aws-access-key": s3_access_key_id(Role.READER),
+        "s3.aws-secret-key": reader["secretKey"],
+        "iceberg.rest-catalog.oauth2.token": trino["CATALOG_READER_TOKEN"],
+    }
+    assert props["iceberg.rest-catalog.security"] == "OAUTH2"
     for key, value in expected.items():
         variable = re.fullmatch(r"\$\{ENV:(\w+)\}", props[key])
         assert variable, f"{key} must come from the environment, not the file"
-        assert trino.get(variable[1]) == value, f"trino's {variable[1]} is not the settings' {key}"
+        assert trino.get(variable[1]) == value, f"trino's {variable[1]} is not the reader's {key}"
 
 
 def test_compose_mounts_it_into_trino(catalog_file: Path, compose: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ from lake_tools.doctor import check_catalog, check_redis, check_s3
 from lake_tools.stack import Stack
 from lake_tools.tokens import new_signing_key, sign
 from scrapworker.queue import JobQueue
-from tests.support import clean_environ
+from tests.support import clean_environ, generated_secrets, secrets_found_in
 
 SCRAPWORKER = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "scrapworker")
 
@@ -239,8 +239,8 @@ def test_doctor_names_the_queue_settings_for_a_bad_password(as_role: dict[str, L
 def test_no_secret_in_the_stack_s_logs_or_command_lines(stack: Stack) -> None:
     """Every secret the stack generated (passwords, S3 keys, the signing key, each identity's token) is
     absent from every log file it wrote and every command line of its processes."""
-    found_secrets = _secrets_of(stack)
-    logs = {path: path.read_text(errors="replace") for path in stack.layout.log_dir.rglob("*") if path.is_file()}
+    found_secrets = generated_secrets(stack)
+    logs = [path for path in stack.layout.log_dir.rglob("*") if path.is_file()]
     assert logs, "the stack wrote no logs"
     command_lines = {}
     for process, _ in stack.processes():
@@ -249,30 +249,22 @@ def test_no_secret_in_the_stack_s_logs_or_command_lines(stack: Stack) -> None:
             with contextlib.suppress(psutil.Error):
                 command_lines[process.name] = " ".join(psutil.Process(pid).cmdline())
     assert len(command_lines) >= 4
-    leaks = [
-        (where, name)
-        for where, text in [*logs.items(), *command_lines.items()]
-        for name, value in found_secrets.items()
-        if value in text
-    ]
-    assert not leaks, leaks
+    assert not secrets_found_in(found_secrets, logs, command_lines)
 
 
-def _secrets_of(stack: Stack) -> dict[str, str]:
-    """The stack's generated secrets and every secret value in its identities' settings files."""
-    from lake_tools.stack.stack import IDENTITIES
+def test_lake_query_reads_as_the_reader_and_names_a_bad_token(
+    stack: Stack, as_role: dict[str, LakeSettings], unique_name: str
+) -> None:
+    from lake_tools.query import QueryError, query
 
-    generated = stack.secrets()
-    found = {f"passwords.{name}": value for name, value in generated.passwords.items()}
-    found |= {
-        "postgres": generated.postgres_password,
-        "s3 admin": generated.s3_secret_access_key,
-        "airflow admin": generated.airflow_admin_password,
-        "signing key": generated.catalog_signing_key.splitlines()[1],
-    }
-    for path in [stack.env_file, *(stack.identity_env_file(name) for name in IDENTITIES)]:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition("=")
-            if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN")) and value:
-                found[f"{path.name}:{name}"] = value
-    return found
+    table = open_catalog(as_role["operator"]).create_table(f"seed.{unique_name}", schema=pa.schema([("v", pa.int64())]))
+    table.append(pa.table({"v": [1, 2]}))
+    columns, rows = query(as_role["reader"], f"SELECT count(*) AS n FROM seed.{unique_name}")
+    assert columns == ["n"] and rows == [(2,)]
+    expired = sign(stack.secrets().catalog_signing_key, str(Role.READER), lifetime_seconds=60, now=0)
+    with pytest.raises(QueryError) as refused:
+        query(_with(as_role["reader"], "catalog", token=expired), "SELECT 1")
+    assert "401" in str(refused.value) and str(refused.value).endswith(
+        "(check LAKE_CATALOG__TOKEN or LAKE_CATALOG__CREDENTIAL)"
+    )
+    assert "\n" not in str(refused.value)

@@ -14,6 +14,7 @@ from lake.catalog_config import (
     spark_raw_storage_conf,
 )
 from lake.settings import LakeSettings
+from lake_tools.tokens import new_signing_key, public_key
 
 
 def settings(**sections: dict[str, object]) -> LakeSettings:
@@ -27,6 +28,8 @@ NESSIE = {
     "credential": "client:not-a-real-secret",
     "nessie_health_url": "http://nessie:9000/q/health",
 }
+# A throwaway key: Nessie's properties are rendered only with authentication.
+PUBLIC_KEY = public_key(new_signing_key())
 S3 = {"endpoint": "http://rustfs:9000", "access_key_id": "EXAMPLEKEY", "secret_access_key": "example-secret"}
 
 
@@ -73,7 +76,11 @@ def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_u
     lake = settings(
         catalog=NESSIE,
         s3=S3,
-        nessie={"jdbc_url": "jdbc:postgresql://nessie-db:5432/nessie", "jdbc_password": "not-a-real-password"},
+        nessie={
+            "jdbc_url": "jdbc:postgresql://nessie-db:5432/nessie",
+            "jdbc_password": "not-a-real-password",
+            "token_public_key": PUBLIC_KEY,
+        },
     )
     props = nessie_properties(lake)
     assert (props["quarkus.http.port"], props["quarkus.management.port"]) == ("19120", "9000")
@@ -127,7 +134,9 @@ def test_spark_conf_carries_jars_python_and_loopback_binding(tmp_path: Path) -> 
 
 
 def test_redact_masks_secret_keys_and_url_passwords() -> None:
-    lake = settings(catalog=NESSIE, s3=S3, nessie={"jdbc_password": "not-a-real-password"})
+    lake = settings(
+        catalog=NESSIE, s3=S3, nessie={"jdbc_password": "not-a-real-password", "token_public_key": PUBLIC_KEY}
+    )
     shown = redact(pyiceberg_properties(lake) | spark_conf(lake) | nessie_properties(lake))
     text = repr(shown)
     assert "not-a-real-secret" not in text and "example-secret" not in text and "not-a-real-password" not in text

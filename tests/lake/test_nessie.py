@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from lake.catalog_config import NESSIE_S3_OPTIONS, nessie_properties
-from lake.settings import LakeSettings
+from lake.settings import LakeSettings, load_settings
 from lake_tools.doctor import Check, run_checks
 from lake_tools.stack import Stack
 from lake_tools.stack.components import NESSIE_MANAGEMENT_PORT, NESSIE_PORT, StackLayout, nessie
@@ -32,11 +32,14 @@ def start_misconfigured(
     layout = StackLayout(home=home, port_base=free_port_base())
     uri = f"http://127.0.0.1:{layout.port(NESSIE_PORT)}/iceberg"
     health = f"http://127.0.0.1:{layout.port(NESSIE_MANAGEMENT_PORT)}/q/health"
+    # Nessie's own settings (its token public key among them) are the stack's Nessie identity's.
+    server = load_settings(env_file=lake_settings.home / "identities" / "nessie.env")
     settings = lake_settings.model_copy(
         update={
             "catalog": lake_settings.catalog.model_copy(
                 update={"uri": uri, "nessie_health_url": health, "warehouse": warehouse}
-            )
+            ),
+            "nessie": server.nessie,
         }
     )
     properties = nessie_properties(settings)

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 from lake.catalog import open_catalog
 from lake.settings import load_settings
 from lake.spark_submit import submit
 from lake_tools.stack import ProcessState, Stack, components
+from scrapworker.queue import redis_client
 from tests.support import clean_environ, free_port_base, make_lake_home, run_lake
 
 
@@ -116,7 +116,7 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
 
     table = catalog.create_table("seed.survives_restart", schema=pa.schema([("v", pa.int64())]))
     table.append(pa.table({"v": [1, 2, 3]}))
-    queue = redis.Redis.from_url(settings.queue.url)
+    queue = redis_client(settings.queue)
     queue.rpush("scrapworker:pending", "job-that-must-survive")
     queue.close()
     running = [pid for pid in pids(stack).values() if pid]
@@ -134,7 +134,7 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
     catalog = open_catalog(settings)
     assert ("seed", "survives_restart") in catalog.list_tables("seed")
     assert catalog.load_table("seed.survives_restart").scan().to_arrow().num_rows == 3
-    queue = redis.Redis.from_url(settings.queue.url)
+    queue = redis_client(settings.queue)
     assert queue.lrange("scrapworker:pending", 0, -1) == [b"job-that-must-survive"]
     queue.close()
 

@@ -429,5 +429,5 @@ def _prefix(env_file: Path) -> str:
 
 
 def _job_ids(queue: JobQueue, window_start: str) -> list[str]:
-    keys = queue.redis.keys(queue.key("job", f"*{window_start}*"))
+    keys = list(queue.redis.scan_iter(queue.key("job", f"*{window_start}*")))  # KEYS is no one's to run
     return [str(key).rsplit(":job:", 1)[1] for key in keys]

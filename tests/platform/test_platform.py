@@ -6,6 +6,7 @@ The tests run in file order on one platform: up, scheduling, the UIs, then down 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import re
@@ -21,7 +22,7 @@ import requests
 
 from lake.catalog import open_catalog
 from tests.platform.conftest import SCREENSHOTS, RunningPlatform
-from tests.support import kline_symbols, shipped_landings, wait_for
+from tests.support import generated_secrets, kline_symbols, secrets_found_in, shipped_landings, wait_for
 
 LANDINGS = shipped_landings()
 
@@ -336,6 +337,48 @@ def test_the_dagster_ui_shows_the_groups_the_lineage_and_the_materialised_slots(
         page.get_by_text(slot.key, exact=True).first.wait_for(timeout=120_000)  # status of every partition
     page.get_by_text(re.compile(r"Materialized \(\d+\)")).first.wait_for()
     shot(page, "dagster-signals-partitions")
+
+
+# -- who gets in ---------------------------------------------------------------------------------------
+def test_dagster_and_airflow_refuse_anonymous_and_wrong_logins(platform: RunningPlatform) -> None:
+    query = {"query": "{ version }"}
+    anonymous = requests.post(f"{platform.dagster_url}/graphql", json=query, timeout=10)
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic realm=")
+    user, password = platform.dagster_login
+    wrong = requests.post(f"{platform.dagster_url}/graphql", json=query, auth=(user, password + "x"), timeout=10)
+    assert wrong.status_code == 401
+    assert requests.post(f"{platform.dagster_url}/graphql", json=query, auth=(user, password), timeout=10).ok
+    assert requests.get(f"{platform.airflow_url}/api/v2/dags", timeout=10).status_code == 401
+    login = {"username": "admin", "password": "not-the-password"}
+    assert requests.post(f"{platform.airflow_url}/auth/token", json=login, timeout=10).status_code == 401
+
+
+def test_the_bridge_names_its_connection_when_dagster_refuses_its_login(platform: RunningPlatform) -> None:
+    from airflow_bridge.graphql import DagsterRunError
+    from airflow_bridge.hooks.dagster import DagsterHook, Endpoint
+
+    hook = DagsterHook()
+    login = base64.b64encode(b"airflow-bridge:not-the-password").decode()
+    hook._endpoint = Endpoint(platform.dagster_url, {"Authorization": f"Basic {login}"})
+    with pytest.raises(DagsterRunError) as refused:
+        hook.query("{ version }", {})
+    assert str(refused.value) == (
+        f"Dagster at {platform.dagster_url} refused the credentials (HTTP 401): set the login and password of "
+        "the Airflow connection dagster_default to an identity of Dagster's webserver"
+    )
+
+
+def test_no_secret_in_any_log_or_command_line_of_the_platform(platform: RunningPlatform) -> None:
+    """Every log file the platform wrote (stack, workers, Dagster, Airflow and its task logs) and the command
+    line of every process it started hold none of the secrets it generated."""
+    from lake_tools.stack import Stack
+
+    found = generated_secrets(Stack.for_settings(platform.settings))
+    logs = [path for path in (platform.home / "logs").rglob("*") if path.is_file()]
+    assert len(logs) > 10, logs
+    command_lines = {f"pid {process.pid}": " ".join(_cmdline(process)) for process in platform.processes()}
+    assert len(command_lines) > 10
+    assert not secrets_found_in(found, logs, command_lines)
 
 
 # -- lake down ---------------------------------------------------------------------------------------

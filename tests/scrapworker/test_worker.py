@@ -296,7 +296,8 @@ def test_sigterm_releases_a_running_job_for_another_worker(lake_settings: LakeSe
 
 
 def test_enqueue_and_status_from_the_command_line(harness: Harness) -> None:
-    env = harness.env
+    # A person at the command line: the operator's settings, not the crawler's the workers run with.
+    env = harness.env | {"LAKE_ENV_FILE": str(harness.settings.home / "lake.env")}
     enqueue = subprocess.run(
         [
             SCRAPWORKER,

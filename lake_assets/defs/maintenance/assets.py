@@ -40,7 +40,7 @@ class MaintenanceConfig(dg.Config):
 )
 def wap_branches(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     retention = timedelta(hours=catalog.settings.maintenance.wap_branch_retention_hours)
-    nessie = NessieBranches.from_settings(catalog.settings)
+    nessie = NessieBranches.from_settings(catalog.settings.as_maintenance())  # deleting references is its right
     deleted = prune_wap_branches(nessie, retention)
     context.log.info(f"deleted {len(deleted)} WAP branches older than {retention}: {', '.join(deleted) or 'none'}")
     return dg.MaterializeResult(metadata={"branches_deleted": len(deleted), "deleted": dg.MetadataValue.json(deleted)})
@@ -65,12 +65,12 @@ def maintenance_asset(table: str) -> dg.AssetsDefinition:
     def _maintain(
         context: dg.AssetExecutionContext, config: MaintenanceConfig, spark: SparkResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        settings = spark.settings
+        settings = spark.settings.as_maintenance()  # it deletes files and rewrites: its identity, not the writer's
         args = ["--table", table]
         if day_column:
             closed_before = config.closed_before or slot_containing(datetime.now(UTC), DAY_MINUTES).start.isoformat()
             args += ["--closed-column", day_column, "--closed-before", closed_before]
-        job = spark.run(context, "maintenance", args).get_materialize_result()
+        job = spark.run(context, "maintenance", args, maintenance=True).get_materialize_result()
         window = timedelta(hours=settings.maintenance.orphan_window_hours)
         sweep = remove_orphan_files(settings, table, window, dry_run=config.dry_run_orphans)
         context.log.info(
