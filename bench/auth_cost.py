@@ -103,7 +103,10 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
     worker_env["LAKE_ENV_FILE"] = str(files["crawler"])
     log = (stack.layout.log_dir / "bench-worker.log").open("ab")
     worker = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "scrapworker"), "run", "--concurrency", "4"], env=worker_env, stdout=log, stderr=log
+        [str(ROOT / ".venv" / "bin" / "scrapworker"), "run", "--concurrency", "4"],
+        env=worker_env,
+        stdout=log,
+        stderr=log,
     )
     instance = dg.DagsterInstance.get()
     now = datetime.now(UTC).replace(second=0, microsecond=0)

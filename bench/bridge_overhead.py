@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -35,6 +36,7 @@ from airflow_bridge.graphql import AssetTarget  # noqa: E402
 from airflow_bridge.hooks.dagster import DagsterHook  # noqa: E402
 from airflow_bridge.operators.dagster import DagsterMaterializeOperator  # noqa: E402
 from airflow_bridge.triggers.dagster import DagsterRunTrigger  # noqa: E402
+from lake.access import Role  # noqa: E402
 from lake_tools.stack import Stack  # noqa: E402
 from tests.support import LAKE, clean_environ, free_port, free_port_base, make_lake_home  # noqa: E402
 
@@ -87,14 +89,18 @@ def main() -> int:
             start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
+        login = (str(Role.OPERATOR), stack.secrets().password("dagster", Role.OPERATOR))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
+                if requests.get(f"{url}/server_info", auth=login, timeout=2).ok:
                     break
             except requests.RequestException:
                 time.sleep(1)
-        os.environ["AIRFLOW_CONN_DAGSTER_DEFAULT"] = url  # the hook's connection, as Airflow would give it
+        # The hook's connection, as Airflow would give it: the bridge's own identity.
+        bridge = {"conn_type": "dagster", "host": "127.0.0.1", "port": port, "login": str(Role.BRIDGE)}
+        bridge["password"] = stack.secrets().password("dagster", Role.BRIDGE)
+        os.environ["AIRFLOW_CONN_DAGSTER_DEFAULT"] = json.dumps(bridge)
         hook = DagsterHook()
         operator = DagsterMaterializeOperator(
             task_id="hello", target=AssetTarget("lake_assets", (("hello",),)), cadence_minutes=15

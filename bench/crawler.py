@@ -77,9 +77,9 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
     # requests/s (see the single-worker run). 400 per 10 s is 20 requests/s of klines.
     limit, window, burst = 400, 10.0, 20
     endpoints_file = scaled_endpoints(tmp / "endpoints.yaml", limit, window, burst)
-    prefix = f"bench-{secrets.token_hex(3)}"
+    prefix = f"scrapworker-bench{secrets.token_hex(3)}"  # a sub-queue: the ACL users reach it
     settings = load_settings(env_file=env_file)
-    queue = JobQueue.from_url(settings.queue.url, prefix)
+    queue = JobQueue.from_settings(settings.queue, prefix=prefix)
     # Twice the work the budget allows in `seconds`: the workers are never idle, only budget-bound.
     # A 4500-minute job is 5 requests (four full pages and a short one) of weight 2.
     jobs_needed = int(2 * (seconds / window + 1) * limit / (5 * 2))
@@ -120,9 +120,9 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
 
 
 def peak_rss(env_file: Path) -> None:
-    prefix = f"rss-{secrets.token_hex(3)}"
+    prefix = f"scrapworker-rss{secrets.token_hex(3)}"
     settings = load_settings(env_file=env_file)
-    queue = JobQueue.from_url(settings.queue.url, prefix)
+    queue = JobQueue.from_settings(settings.queue, prefix=prefix)
     job = klines_job("rss-100k", START, 100_000, prefix)
     queue.enqueue(job)
     with MarketSimulator(SimulatorConfig()) as simulator:

@@ -82,7 +82,7 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
             handle.write(
                 f"LAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
                 f"LAKE_CRAWLER__ENDPOINTS_FILE={endpoints_file}\nLAKE_CRAWLER__LANDINGS_FILE={landings_file}\n"
-                f"LAKE_QUEUE__PREFIX=history-bench\nLAKE_HISTORY__START={first:%Y-%m-%dT00:00:00Z}\n"
+                f"LAKE_QUEUE__PREFIX=scrapworker-history\nLAKE_HISTORY__START={first:%Y-%m-%dT00:00:00Z}\n"
             )
         os.environ["LAKE_ENV_FILE"] = str(env_file)  # read by the definitions when imported below
         env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")} | {"LAKE_ENV_FILE": str(env_file)}

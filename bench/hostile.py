@@ -34,9 +34,9 @@ SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 
 
 def run(env_file: Path, messages: int, valid: int, workers: int) -> bool:
-    prefix = f"hostile-{secrets.token_hex(3)}"
+    prefix = f"scrapworker-hostile{secrets.token_hex(3)}"  # a sub-queue: the ACL users reach it
     settings = load_settings(env_file=env_file)
-    queue = JobQueue.from_url(settings.queue.url, prefix, lease_seconds=5)
+    queue = JobQueue.from_settings(settings.queue, prefix=prefix, lease_seconds=5)
     specs = [valid_spec(f"valid-{i}", minute=i, prefix=f"bench/{prefix}") for i in range(valid)]
     rng = random.Random(20261125)
     hostile = [hostile_message(rng, [spec.job_id for spec in specs]) for _ in range(messages)]

@@ -70,8 +70,11 @@ class Platform:
         return response.json()
 
     def dagster(self, query: str, variables: dict[str, Any]) -> Any:
+        dagster = self.settings.dagster
+        assert dagster.username and dagster.password
+        login = (dagster.username, dagster.password.get_secret_value())
         response = requests.post(
-            f"{self.settings.dagster.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+            f"{dagster.url}/graphql", json={"query": query, "variables": variables}, auth=login, timeout=30
         )
         response.raise_for_status()
         return response.json()["data"]
