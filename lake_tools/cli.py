@@ -216,12 +216,18 @@ def cmd_bridge(_: LakeSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_compose(settings: LakeSettings, args: argparse.Namespace) -> int:
-    """`lake compose engine up|down|status`, `build`, `up`, `down [--volumes]`, `ps`."""
+    """`lake compose engine up|down|status`, `env`, `build`, `up`, `down [--volumes]`, `ps`."""
     from lake_tools.compose.engine import DockerEngine, EngineError
     from lake_tools.compose.project import ComposeProject
 
     engine = DockerEngine(settings.docker.data_root, settings.home / "docker")
     try:
+        if args.compose_command == "env":
+            from lake_tools.compose.project import ENV_FILE, complete_env_file
+
+            complete_env_file(ENV_FILE)
+            print(f"{ENV_FILE}: every secret set, and what the services read rendered from them (never printed)")
+            return 0
         if args.compose_command == "engine":
             return _engine_command(engine, args.engine_action)
         found = engine.up() if args.compose_command in ("build", "up") else engine.find()
@@ -295,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     compose_commands = compose.add_subparsers(dest="compose_command", required=True)
     engine = compose_commands.add_parser("engine", help="the Docker engine: one that runs, or dockerd started here")
     engine.add_argument("engine_action", choices=["up", "down", "status"])
+    compose_commands.add_parser(
+        "env", help="complete docker/.env: generate missing secrets, render what the services read from them"
+    )
     compose_commands.add_parser("build", help="build every image the stack runs (cached)")
     compose_commands.add_parser("up", help="build what is missing, then start the stack and wait until healthy")
     compose_down = compose_commands.add_parser("down", help="stop and remove the containers (volumes kept)")

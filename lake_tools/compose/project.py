@@ -112,6 +112,25 @@ def derived_credentials(base: dict[str, str]) -> dict[str, str]:
     return derived
 
 
+def complete_env_file(path: Path) -> dict[str, str]:
+    """docker/.env's values. A missing file is written with generated credentials; a secret it lacks (or
+    holds a docker/.env.example placeholder for) is generated, and what is derived from the secrets (the
+    ACL file, the identities, the tokens) is rendered anew when missing or stale, so a hand-written
+    docker/.env needs only the secrets of docker/.env.example."""
+    stored = read_env_file(path) if path.exists() else {}
+    base = {
+        key: stored[key] if stored.get(key) and "change-me" not in stored[key] else value
+        for key, value in generated_credentials().items()
+    }
+    base |= {key: value for key, value in stored.items() if key not in base}
+    complete = base | derived_credentials(base)
+    if complete != stored:
+        body = "# Written by `lake compose`: this stack's credentials. Never commit or share.\n"
+        body += "".join(f"{key}={value}\n" for key, value in complete.items())
+        write_private(path, body)
+    return complete
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():
@@ -134,22 +153,7 @@ class ComposeProject:
         return [COMPOSE_FILE] + [STANDINS_FILE] * self.standins + [OFFLINE_FILE] * self.offline
 
     def credentials(self) -> dict[str, str]:
-        """docker/.env's values. A missing file is written with generated credentials; a secret it lacks
-        is added, and what is derived from them (ACLs, identities, tokens) is rendered anew when missing
-        or stale, so a hand-written docker/.env needs only the secrets of docker/.env.example."""
-        stored = read_env_file(self.env_file) if self.env_file.exists() else {}
-        # A placeholder of docker/.env.example is no secret: it is replaced like a missing value.
-        base = {
-            key: stored[key] if stored.get(key) and "change-me" not in stored[key] else value
-            for key, value in generated_credentials().items()
-        }
-        base |= {key: value for key, value in stored.items() if key not in base}
-        complete = base | derived_credentials(base)
-        if complete != stored:
-            body = "# Written by `lake compose`: this stack's credentials. Never commit or share.\n"
-            body += "".join(f"{key}={value}\n" for key, value in complete.items())
-            write_private(self.env_file, body)
-        return complete
+        return complete_env_file(self.env_file)
 
     def environment(self) -> dict[str, str]:
         """For every compose command: the engine, its socket for the Dagster run launcher, and the gid
