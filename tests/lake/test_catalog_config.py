@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lake.catalog_config import (
     duckdb_statements,
     nessie_properties,
@@ -13,7 +15,7 @@ from lake.catalog_config import (
     spark_conf,
     spark_raw_storage_conf,
 )
-from lake.settings import LakeSettings
+from lake.settings import LakeSettings, SettingsError
 from lake_tools.tokens import new_signing_key, public_key
 
 
@@ -95,9 +97,34 @@ def test_nessie_listens_where_the_clients_look_and_reads_s3_keys_from_a_secret_u
     assert props[f"{options}endpoint"] == "http://rustfs:9000/"
     assert props[f"{options}path-style-access"] == "true"
     assert all(key == key.lower() and "_" not in key.split(".")[0] for key in props)  # dot keys only
-    loopback = nessie_properties(settings())
+    loopback = nessie_properties(settings(nessie={"token_public_key": PUBLIC_KEY}))
     assert loopback["quarkus.http.host"] == loopback["quarkus.management.host"] == "127.0.0.1"
     assert (loopback["quarkus.http.port"], loopback["quarkus.management.port"]) == ("19120", "19121")
+
+
+def test_nessie_is_never_rendered_without_authentication() -> None:
+    with pytest.raises(SettingsError, match="LAKE_NESSIE__TOKEN_PUBLIC_KEY: Nessie needs a token public key"):
+        nessie_properties(settings())
+    props = nessie_properties(settings(nessie={"token_public_key": PUBLIC_KEY}))
+    assert props["nessie.server.authentication.enabled"] == props["nessie.server.authorization.enabled"] == "true"
+    assert props["quarkus.oidc.public-key"] == PUBLIC_KEY
+    rules = {key for key in props if key.startswith("nessie.server.authorization.rules.")}
+    assert len(rules) == 4
+    provider = nessie_properties(settings(nessie={"oidc_server_url": "http://keycloak:8080/realms/lake"}))
+    assert provider["quarkus.oidc.auth-server-url"] == "http://keycloak:8080/realms/lake"
+    assert "quarkus.oidc.public-key" not in provider
+
+
+def test_a_catalog_token_reaches_every_engine_and_is_masked() -> None:
+    lake = settings(catalog={**NESSIE, "credential": None, "token": "a-bearer-token"}, s3=S3)
+    assert pyiceberg_properties(lake)["token"] == "a-bearer-token"
+    conf = spark_catalog_conf(lake)
+    assert conf["spark.sql.catalog.lake.token"] == "a-bearer-token"
+    assert conf["spark.sql.catalog.lake.token-refresh-enabled"] == "false"  # Nessie issues no tokens
+    statements = duckdb_statements(lake)
+    assert statements[1] == ("CREATE OR REPLACE SECRET lake_catalog (TYPE iceberg, TOKEN ?)", ["a-bearer-token"])
+    assert "SECRET lake_catalog" in statements[2][0] and "a-bearer-token" not in statements[2][0]
+    assert "a-bearer-token" not in repr(redact(pyiceberg_properties(lake) | conf))
 
 
 def test_duckdb_attaches_the_same_catalog_without_vended_credentials() -> None:
