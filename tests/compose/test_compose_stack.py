@@ -262,7 +262,9 @@ def test_each_container_holds_only_its_identity_s_rights(stack: RunningCompose) 
     )
     lines = crawler.stdout.splitlines()
     assert lines[0] == "NoPermissionError this user has no permissions to run the 'flushall' command", crawler.stdout
-    assert lines[1].startswith("ClientError") and "AccessDenied" in lines[1], crawler.stdout + crawler.stderr
+    assert lines[1] == (
+        "AccessDenied An error occurred (AccessDenied) when calling the PutObject operation: Access Denied."
+    ), crawler.stdout + crawler.stderr
     writer = stack.exec(
         "dagster-code",
         "python3",
