@@ -7,7 +7,7 @@ Starts the embedded stack twice in throwaway LAKE_HOMEs, with the market simulat
     request's bearer token against its rules); the worker runs as the crawler, the assets as the writer;
   - open (the baseline): the same processes and the same clients, but Redis lets every user do anything
     and Nessie checks no token (switched off here, in this process only: the project has no such switch).
-For each, the raw landings and the signal of N past one-minute slots are materialised one slot at a time
+For each, the raw landings and the signal of N past slots (the default cadence) are materialised one slot at a time
 (Dagster in process, the worker crawling the simulator), and the time of each slot is taken. The first
 slot of each run is warm-up, printed and not counted. Prints p50/p95 per mode and the ratio of medians,
 then the Dagster webserver's per-request cost of its login check (HTTP Basic, lake_tools/platform/dagster_web.py).
@@ -88,13 +88,15 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
     from lake_assets.resources import all_resources, settings_from
     from lake_tools.dagster_home import environment
 
-    extra = f'LAKE_CRAWLER__BASE_URLS={{"binance": "{simulator.base_url}"}}\nLAKE_PARTITIONS__CADENCE_MINUTES=1\n'
+    extra = f'LAKE_CRAWLER__BASE_URLS={{"binance": "{simulator.base_url}"}}\n'
     files = {}
     for identity in ("crawler", "dagster"):
         path = stack.identity_env_file(identity).with_name(f"bench-{identity}.env")
         path.write_text(stack.identity_env_file(identity).read_text() + extra)
         path.chmod(0o600)
         files[identity] = path
+    for key in [key for key in os.environ if key.startswith(("LAKE_", "DAGSTER_"))]:
+        del os.environ[key]  # the previous mode's stack: real variables would win over this stack's file
     settings = load_settings(env_file=files["dagster"])
     env = environment(settings)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("DAGSTER_", "LAKE_DAGSTER"))})
@@ -109,8 +111,11 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
         stderr=log,
     )
     instance = dg.DagsterInstance.get()
+    # Past slots of the default cadence (the partitions the definitions were loaded with).
+    cadence = settings.partitions.cadence_minutes
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    slots = [Slot(now - timedelta(minutes=count + 5 - i), 1) for i in range(count)]
+    end = now - timedelta(minutes=(now.hour * 60 + now.minute) % cadence)
+    slots = [Slot(end - timedelta(minutes=cadence * (count + 1 - i)), cadence) for i in range(count)]
     timings = []
     try:
         for slot in slots:
