@@ -423,36 +423,38 @@ def test_redis_restarted_mid_run_loses_no_job(lake_settings: LakeSettings, tmp_p
         return process
 
     redis_server = start()
-    with harness_for(lake_settings, tmp_path) as harness:
-        url = f"redis://127.0.0.1:{port}/0"
-        harness.queue = JobQueue.from_settings(
-            lake_settings.queue, url=url, prefix=harness.prefix, lease_seconds=2, max_attempts=5
-        )
-        harness.env |= {"LAKE_QUEUE__URL": url, "LAKE_QUEUE__MAX_ATTEMPTS": "5"}
-        jobs = [harness.klines_job(30, job_id=f"restart-{i}") for i in range(20)]
-        for spec in jobs:
-            harness.queue.enqueue(spec)
-        harness.start_worker()
-        wait_until(lambda: harness.queue.redis.zcard(harness.queue.key("leases")) > 0, 30, "a job to start")
-        redis_server.send_signal(signal.SIGTERM)  # Redis's own shutdown: the append-only file is flushed
-        redis_server.wait(timeout=30)
-        time.sleep(1.5)
-        redis_server = start()
-        try:
-            for spec in jobs:
-                assert harness.wait(spec.job_id, timeout=120).state is JobState.SUCCEEDED
-            assert all(process.poll() is None for process in harness.processes)
-            assert drained(harness.queue)
-            assert "dead-lettering" not in harness.logs()  # Redis being away is never a message's fault
-        finally:
-            harness.stop_all()
-            for key in harness.queue.redis.scan_iter(f"{harness.prefix}:*"):
-                harness.queue.redis.delete(key)
+    try:
+        with harness_for(lake_settings, tmp_path) as harness:
+            url = f"redis://127.0.0.1:{port}/0"
             harness.queue = JobQueue.from_settings(
-                lake_settings.queue, prefix=harness.prefix
-            )  # what harness_for cleans
-            redis_server.send_signal(signal.SIGTERM)
+                lake_settings.queue, url=url, prefix=harness.prefix, lease_seconds=2, max_attempts=5
+            )
+            harness.env |= {"LAKE_QUEUE__URL": url, "LAKE_QUEUE__MAX_ATTEMPTS": "5"}
+            jobs = [harness.klines_job(30, job_id=f"restart-{i}") for i in range(20)]
+            for spec in jobs:
+                harness.queue.enqueue(spec)
+            harness.start_worker()
+            wait_until(lambda: harness.queue.redis.zcard(harness.queue.key("leases")) > 0, 30, "a job to start")
+            redis_server.send_signal(signal.SIGTERM)  # Redis's own shutdown: the append-only file is flushed
             redis_server.wait(timeout=30)
+            time.sleep(1.5)
+            redis_server = start()
+            try:
+                for spec in jobs:
+                    assert harness.wait(spec.job_id, timeout=120).state is JobState.SUCCEEDED
+                assert all(process.poll() is None for process in harness.processes)
+                assert drained(harness.queue)
+                assert "dead-lettering" not in harness.logs()  # Redis being away is never a message's fault
+            finally:
+                harness.stop_all()
+                for key in harness.queue.redis.scan_iter(f"{harness.prefix}:*"):
+                    harness.queue.redis.delete(key)
+                # What harness_for cleans: the stack's own queue.
+                harness.queue = JobQueue.from_settings(lake_settings.queue, prefix=harness.prefix)
+    finally:
+        # The Redis this test started, whatever failed: stopped by its PID, never left behind.
+        redis_server.send_signal(signal.SIGTERM)
+        redis_server.wait(timeout=30)
 
 
 def _pings(port: int) -> bool:
