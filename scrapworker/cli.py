@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from lake.settings import LakeSettings, SettingsError, load_settings
 from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, catalog_for, load_catalog
 from scrapworker.landings import load_landings
-from scrapworker.protocol import JobSpec, ParamValue, first_errors, parse_message
+from scrapworker.protocol import MAX_PARAM_INT, JobSpec, ParamValue, first_errors, parse_message
 from scrapworker.queue import JobQueue, access_refused
 
 
@@ -103,7 +103,15 @@ def _parse_param(text: str) -> tuple[str, ParamValue]:
     if not sep:
         raise SystemExit(f"scrapworker: --param expects name=value, got {text!r}")
     value: ParamValue = raw
-    if raw.lstrip("-").isdigit():
+    digits = raw.removeprefix("-")
+    if digits.isdigit():
+        # Sized before converting: Python refuses to convert more than 4300 digits, and the protocol carries
+        # integers up to 2**53 (16 digits).
+        if len(digits) > len(str(MAX_PARAM_INT)):
+            raise SystemExit(
+                f"scrapworker: --param {name}: an integer of {len(digits)} digits is out of range "
+                f"(at most ±{MAX_PARAM_INT})"
+            )
         value = int(raw)
     elif raw in ("true", "false"):
         value = raw == "true"

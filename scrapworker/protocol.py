@@ -31,9 +31,11 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # How much of a refused value an error message repeats.
 SHOWN = 120
 
+# Integers a JSON number carries exactly (JavaScript's safe range): larger ones would round.
+MAX_PARAM_INT = 2**53
 ParamValue = (
     Annotated[str, StringConstraints(max_length=MAX_PARAM_TEXT)]
-    | Annotated[int, Field(ge=-(2**53), le=2**53)]
+    | Annotated[int, Field(ge=-MAX_PARAM_INT, le=MAX_PARAM_INT)]
     | Annotated[float, Field(allow_inf_nan=False)]
     | bool
 )
@@ -112,9 +114,34 @@ class JobSpec(BaseModel):
     def _safe_prefix(cls, value: str) -> str:
         return safe_landing_prefix(value)
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _integers_in_range(cls, value: object) -> object:
+        # Checked before the union of value types: an integer out of range would otherwise be taken as a
+        # float (and reported as one), or be too long for Python to print.
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_PARAM_INT:
+                    raise ValueError(out_of_range(str(name), item))
+        return value
+
+
+def out_of_range(name: str, value: int) -> str:
+    """An integer parameter beyond ±2**53, described by its size (printing it may exceed Python's limit)."""
+    if value.bit_length() < 10_000:
+        size = f"{len(str(abs(value)))} digits"
+    else:
+        size = f"about {int(value.bit_length() * 0.30103) + 1} digits"
+    return f"{name}: an integer of {size} is out of range (at most ±{MAX_PARAM_INT})"
+
 
 def safe_landing_prefix(value: str) -> str:
     """A relative key prefix that cannot climb out of the raw bucket or hide in odd characters."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value):
+        raise ValueError(
+            f"landing prefix {clip(value)} is a URL; expected a relative key prefix in the raw bucket, "
+            f"such as 'binance/klines' (letters, digits and . _ = - /, at most {MAX_PREFIX_LENGTH} characters)"
+        )
     if not value or value.startswith("/") or "\\" in value:
         raise ValueError(f"landing prefix {clip(value)} must be a relative path such as 'binance/klines'")
     # Split by hand: PurePosixPath would quietly drop the '.' segments we mean to refuse.
@@ -189,7 +216,8 @@ def first_errors(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for error in exc.errors(include_input=False)[:limit]:
         where = ".".join(str(p) for p in error["loc"]) or "message"
-        parts.append(f"{where}: {error['msg'][:SHOWN]}")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message[: SHOWN * 2]}")
     return "; ".join(parts)
 
 

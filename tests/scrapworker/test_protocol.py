@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from scrapworker.protocol import JobSpec, MessageError, parse_message
+from scrapworker.protocol import JobSpec, MessageError, first_errors, parse_message
 
 GOOD = {"job_id": "j1", "endpoint": "klines", "landing_prefix": "binance", "params": {"symbol": "BTCUSDT"}}
 
@@ -69,3 +69,46 @@ def test_messages_out_of_bounds_are_refused_naming_the_problem(message: bytes, n
     with pytest.raises(MessageError) as refused:
         parse_message(message)
     assert named in refused.value.reason and len(refused.value.reason) < 400
+
+
+@pytest.mark.parametrize(
+    ("limit", "shown"),
+    [
+        ("9" * 5000, "an integer of 5000 digits"),
+        ("9" * 30, "an integer of 30 digits"),
+        ("-" + "9" * 17, "an integer of 17 digits"),
+    ],
+)
+def test_an_integer_parameter_out_of_range_is_named_with_its_bound_at_the_command_line(
+    limit: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scrapworker.cli import main
+
+    argv = ["enqueue", "--job-id", "j1", "--endpoint", "trades", "--prefix", "binance", "--param", f"limit={limit}"]
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    message = str(refused.value.code)
+    assert message == f"scrapworker: --param limit: {shown} is out of range (at most ±9007199254740992)"
+    assert "4300" not in message and "float" not in message
+
+
+def test_an_integer_parameter_out_of_range_in_a_job_message_is_named_not_taken_as_a_float() -> None:
+    with pytest.raises(ValidationError) as refused:
+        make(params={"limit": 10**30})
+    assert (
+        first_errors(refused.value)
+        == "params: limit: an integer of 31 digits is out of range (at most ±9007199254740992)"
+    )
+    with pytest.raises(ValidationError) as huge:
+        make(params={"limit": 10**20000})
+    assert "an integer of about 20001 digits" in first_errors(huge.value)
+    assert make(params={"limit": 2**53}).params["limit"] == 2**53
+
+
+def test_a_url_as_landing_prefix_is_named_with_what_is_expected() -> None:
+    with pytest.raises(ValidationError) as refused:
+        make(landing_prefix="file:///tmp/x")
+    assert first_errors(refused.value) == (
+        "landing_prefix: landing prefix 'file:///tmp/x' is a URL; expected a relative key prefix in the raw "
+        "bucket, such as 'binance/klines' (letters, digits and . _ = - /, at most 256 characters)"
+    )
