@@ -22,8 +22,8 @@ Where the simulator knowingly differs from Binance (or the docs leave the behavi
 * The first kline is the one containing ``history_start_ms`` (Binance's first BTCUSDT 1d kline opens at 00:00 of
   the day trading began at 04:00); no trade is older than ``history_start_ms``.
 * Injected faults and unknown paths cost no weight; the header then reports the weight already used.
-* The -1003 texts are the ones the live API sends ("Too many requests; current limit of IP(...) request weight
-  is ..."), which word errors.md's templates ("Too much request weight used; ...") differently.
+* The -1003 texts are errors.md's ("Too much request weight used; current limit is ..."; "Way too much request
+  weight used; IP banned until ..."), the window named as exchangeInfo names it.
 * ``exchangeInfo`` states the simulator's real window (``MINUTE``/1 by default, ``SECOND``/N for short test
   windows) while the header keeps the name ``X-MBX-USED-WEIGHT-1M`` whatever the window.
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from market_sim.config import SimulatorConfig
-from market_sim.intervals import HOUR_MS
 from market_sim.limiter import describe_window
 from market_sim.market import TRADES_PER_AGG_TRADE, MarketData, split_symbol
 from market_sim.validation import (
@@ -128,9 +127,8 @@ def answer_agg_trades(market: MarketData, params: QueryParams, now_ms: int) -> P
     params.finish()
     if from_id is not None and (start is not None or end is not None):
         raise BAD_PARAMETER_COMBINATION
-    # Documented: "If both startTime and endTime are sent, time between startTime and endTime must be less than 1 hour."
-    if start is not None and end is not None and end - start >= HOUR_MS:
-        raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
+    # No limit on the span between startTime and endTime: the exchange removed its 1-hour rule (and -1127 with
+    # it) on 2022-12-05 (CHANGELOG.md); either may be sent alone, the answer holding at most `limit` trades.
     trades = [market.agg_trade(symbol, agg_id) for agg_id in market.agg_trade_ids(from_id, start, end, limit, now_ms)]
     return Payload(trades, len(trades))
 

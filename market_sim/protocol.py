@@ -21,11 +21,12 @@ SYMBOL_SHAPE = re.compile(r"[A-Z0-9_.\-]{1,20}")
 TIME_ZONE_SHAPE = re.compile(r"([+-]?)([0-9]{1,2})(?::([0-9]{2}))?")
 
 
+# errors.md's -1003 texts (as CHANGELOG.md's 2022-12-13 entry set them).
 WINDOW_BUDGET_MESSAGE = (
-    "Too many requests; current limit of IP({ip}) request weight is {limit} per {window}. "
+    "Too much request weight used; current limit is {limit} request weight per {window}. "
     "Please use WebSocket Streams for live updates to avoid polling the API."
 )
 BAN_MESSAGE = (
-    "Way too many requests; IP({ip}) banned until {until_ms}. "
+    "Way too much request weight used; IP banned until {until_ms}. "
     "Please use WebSocket Streams for live updates to avoid bans."
 )

@@ -212,12 +212,12 @@ class MarketSimulator:
     def _refusal(self, admission: Admission, client: str) -> Reply:
         """429 for a request over the window's budget, 418 while banned; both say when to come back."""
         if admission.outcome == "banned":
-            status, message = 418, BAN_MESSAGE.format(ip=client, until_ms=admission.banned_until_ms)
+            status, message = 418, BAN_MESSAGE.format(until_ms=admission.banned_until_ms)
         else:
             window = window_label(self.config.window_seconds)
             status, message = (
                 429,
-                WINDOW_BUDGET_MESSAGE.format(ip=client, limit=self.config.weight_limit, window=window),
+                WINDOW_BUDGET_MESSAGE.format(limit=self.config.weight_limit, window=window),
             )
         headers = {**used_weight_headers(admission.used_weight), "Retry-After": str(admission.retry_after)}
         return Reply(status, error_body(-1003, message), headers=headers)

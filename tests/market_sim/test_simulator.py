@@ -296,7 +296,6 @@ MANDATORY = "Mandatory parameter '{}' was not sent, was empty/null, or malformed
 NOT_VALID = "Data sent for parameter '{}' is not valid."
 UNREAD = "Not all sent parameters were read; read '{}' parameter(s) but was sent '{}'."
 BAD_COMBINATION = "Combination of optional parameters invalid."
-OVER_AN_HOUR = "More than 1 hours between startTime and endTime."
 BTC_1M: dict[str, Any] = {"symbol": "BTCUSDT", "interval": "1m"}
 BTC: dict[str, Any] = {"symbol": "BTCUSDT"}
 
@@ -324,7 +323,6 @@ BTC: dict[str, Any] = {"symbol": "BTCUSDT"}
         (TRADES, {**BTC, "limit": "5000"}, -1130, NOT_VALID.format("limit"), 25),
         (AGG_TRADES, {**BTC, "fromId": "x"}, -1100, ILLEGAL_INT.format("fromId"), 4),
         (AGG_TRADES, {**BTC, "fromId": "1", "startTime": "1"}, -1128, BAD_COMBINATION, 4),
-        (AGG_TRADES, {**BTC, "startTime": "0", "endTime": str(HOUR_MS)}, -1127, OVER_AN_HOUR, 4),
         (TICKER, {"symbols": "BTCUSDT"}, -1100, ILLEGAL_SYMBOLS, 2),
         (TICKER, {"symbols": '["DOGEUSDT"]'}, -1121, "Invalid symbol.", 2),
         (TICKER, {"symbols": "[]"}, -1102, MANDATORY.format("symbols"), 2),
@@ -383,7 +381,8 @@ def test_429_once_the_window_budget_is_spent(start_simulator: StartSimulator) ->
     assert int(refused.headers["Retry-After"]) in {math.ceil(window_end - before), math.ceil(window_end - after)}
     assert refused.json() == {
         "code": -1003,
-        "msg": "Too many requests; current limit of IP(127.0.0.1) request weight is 5 per 2 SECOND. "
+        # errors.md, -1003 TOO_MANY_REQUESTS (the text CHANGELOG.md's 2022-12-13 entry set).
+        "msg": "Too much request weight used; current limit is 5 request weight per 2 SECOND. "
         "Please use WebSocket Streams for live updates to avoid polling the API.",
     }
     # A heavier request is refused while a lighter one still fits.
@@ -412,7 +411,8 @@ def test_418_ban_after_repeated_violations_then_violations_count_again(start_sim
     assert banned.headers["Retry-After"] == "2"  # 1.5 s of ban left, rounded up to whole seconds
     assert used_weight(banned) == 1
     match = re.fullmatch(
-        r"Way too many requests; IP\(127\.0\.0\.1\) banned until (\d+)\. "
+        # errors.md, -1003 TOO_MANY_REQUESTS (the text CHANGELOG.md's 2022-12-13 entry set).
+        r"Way too much request weight used; IP banned until (\d+)\. "
         r"Please use WebSocket Streams for live updates to avoid bans\.",
         banned.json()["msg"],
     )
@@ -603,3 +603,21 @@ def test_command_line_serves_until_signalled(stop_signal: signal.Signals) -> Non
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_agg_trades_take_any_span_and_either_bound_alone(simulator: MarketSimulator) -> None:
+    """CHANGELOG.md, 2022-12-05: "startTime and endTime can be used individually and the 1 hour limit has been
+    removed"; startTime alone returns trades from that time, endTime alone those before it, up to `limit`."""
+    day = 24 * HOUR_MS
+    start = simulator.config.history_start_ms + day
+    both = get(simulator, AGG_TRADES, **BTC, startTime=start, endTime=start + 3 * day, limit=1000)
+    assert both.status_code == 200, both.text
+    trades = both.json()
+    assert len(trades) == 1000 and trades[0]["T"] >= start and all(t["T"] <= start + 3 * day for t in trades)
+    alone = get(simulator, AGG_TRADES, **BTC, startTime=start, limit=7).json()
+    assert [t["a"] for t in alone] == [t["a"] for t in trades[:7]]
+    before = get(simulator, AGG_TRADES, **BTC, endTime=start, limit=5).json()
+    assert len(before) == 5 and all(t["T"] <= start for t in before)
+    # The most recent ones up to endTime (inclusive): they end where startTime's begin.
+    assert [t["a"] for t in before] == list(range(before[0]["a"], before[0]["a"] + 5))
+    assert before[-1]["a"] in (trades[0]["a"], trades[0]["a"] - 1)
