@@ -18,6 +18,7 @@ SYMBOL_LEGAL_RANGE = "^[A-Z0-9-_.]{1,20}$"
 SYMBOLS_LEGAL_RANGE = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
 INT_SHAPE = re.compile(r"[0-9]{1,20}")
 SYMBOL_SHAPE = re.compile(r"[A-Z0-9_.\-]{1,20}")
+SYMBOLS_SHAPE = re.compile(SYMBOLS_LEGAL_RANGE)
 TIME_ZONE_SHAPE = re.compile(r"([+-]?)([0-9]{1,2})(?::([0-9]{2}))?")
 
 

@@ -16,6 +16,7 @@ from market_sim.protocol import (
     SYMBOL_LEGAL_RANGE,
     SYMBOL_SHAPE,
     SYMBOLS_LEGAL_RANGE,
+    SYMBOLS_SHAPE,
     TIME_ZONE_SHAPE,
 )
 
@@ -102,7 +103,10 @@ def check_symbol(value: str, known: Sequence[str]) -> str:
 
 
 def parse_symbol_list(text: str) -> list[str]:
-    """The `symbols` parameter: a JSON array of symbol names, e.g. ["BTCUSDT","ETHUSDT"]."""
+    """The `symbols` parameter: a JSON array of symbol names, e.g. ["BTCUSDT","ETHUSDT"], written exactly as the
+    legal range quoted in the -1100 message allows: no spaces (the exchange refuses `["BTCUSDT", "ETHUSDT"]`)."""
+    if not SYMBOLS_SHAPE.fullmatch(text):
+        raise illegal_characters("symbols", SYMBOLS_LEGAL_RANGE)
     try:
         value = json.loads(text)
     except json.JSONDecodeError:

@@ -324,6 +324,8 @@ BTC: dict[str, Any] = {"symbol": "BTCUSDT"}
         (AGG_TRADES, {**BTC, "fromId": "x"}, -1100, ILLEGAL_INT.format("fromId"), 4),
         (AGG_TRADES, {**BTC, "fromId": "1", "startTime": "1"}, -1128, BAD_COMBINATION, 4),
         (TICKER, {"symbols": "BTCUSDT"}, -1100, ILLEGAL_SYMBOLS, 2),
+        # The legal range the -1100 message quotes has no room for a space after the comma.
+        (TICKER, {"symbols": '["BTCUSDT", "ETHUSDT"]'}, -1100, ILLEGAL_SYMBOLS, 2),
         (TICKER, {"symbols": '["DOGEUSDT"]'}, -1121, "Invalid symbol.", 2),
         (TICKER, {"symbols": "[]"}, -1102, MANDATORY.format("symbols"), 2),
         (TICKER, {"symbols": '["BTCUSDT","BTCUSDT"]'}, -1151, "Symbol is present multiple times in the list.", 2),
