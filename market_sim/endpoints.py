@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,13 +11,17 @@ from market_sim.limiter import describe_window
 from market_sim.market import TRADES_PER_AGG_TRADE, MarketData, split_symbol
 from market_sim.validation import (
     BAD_PARAMETER_COMBINATION,
+    SYMBOL_STATUS_MISMATCH,
     ApiError,
     QueryParams,
     RawQuery,
+    invalid_value,
     parse_symbol_list,
+    read_flag,
     read_interval,
     read_symbol,
     read_symbol_choice,
+    read_symbol_status,
     read_time_zone,
 )
 
@@ -35,6 +40,26 @@ def answer_ping(market: MarketData, params: QueryParams, now_ms: int) -> Payload
 def answer_time(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
     params.finish()
     return Payload({"serverTime": now_ms}, 0)
+
+
+TRADING = "TRADING"  # the status of every simulated symbol
+# exchangeInfo without `permissions` shows the symbols of these (rest-api.md).
+DEFAULT_PERMISSIONS = frozenset({"SPOT", "MARGIN", "LEVERAGED"})
+
+
+def read_permissions(text: str | None) -> frozenset[str]:
+    """`permissions`: one permission (SPOT) or a JSON array of them (["MARGIN","LEVERAGED"])."""
+    if text is None:
+        return DEFAULT_PERMISSIONS
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise invalid_value("permissions") from None
+        if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+            raise invalid_value("permissions")
+        return frozenset(value)
+    return frozenset({text})
 
 
 def symbol_info(symbol: str) -> dict[str, object]:
@@ -80,16 +105,32 @@ def exchange_info_answerer(config: SimulatorConfig) -> Callable[[MarketData, Que
 
     def answer(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
         choice = read_symbol_choice(params, market.symbols)
+        status = read_symbol_status(params)
+        permissions = params.text("permissions")
+        show_permission_sets = read_flag(params, "showPermissionSets", default=True)
         params.finish()
+        # rest-api.md: symbolStatus and permissions "cannot be used in combination with symbol or symbols".
+        if choice is not None and (status is not None or permissions is not None):
+            raise BAD_PARAMETER_COMBINATION
         symbols = market.symbols if choice is None else [choice] if isinstance(choice, str) else choice
+        wanted = read_permissions(permissions)
+        infos = [symbol_info(symbol) for symbol in symbols]
+        infos = [
+            info
+            for info in infos
+            if (status is None or info["status"] == status)
+            and wanted & {permission for group in info["permissionSets"] for permission in group}  # type: ignore[attr-defined]
+        ]
+        if not show_permission_sets:
+            infos = [info | {"permissionSets": []} for info in infos]
         body = {
             "timezone": "UTC",
             "serverTime": now_ms,
             "rateLimits": [{**rate_limit, "limit": config.weight_limit}],
             "exchangeFilters": [],
-            "symbols": [symbol_info(symbol) for symbol in symbols],
+            "symbols": infos,
         }
-        return Payload(body, len(symbols))
+        return Payload(body, len(infos))
 
     return answer
 
@@ -138,11 +179,17 @@ def answer_ticker_24hr(market: MarketData, params: QueryParams, now_ms: int) -> 
     ticker_type = params.text("type")
     if ticker_type not in {None, "FULL", "MINI"}:
         raise ApiError(-1139, "Invalid ticker type.")
+    status = read_symbol_status(params)
     params.finish()
     full = ticker_type != "MINI"
+    # Every simulated symbol is TRADING. rest-api.md: "For a single symbol, a status mismatch returns error
+    # -1220 ... For multiple or all symbols, non-matching ones are simply excluded from the response."
     if isinstance(choice, str):
+        if status not in (None, TRADING):
+            raise SYMBOL_STATUS_MISMATCH
         return Payload(market.ticker(choice, now_ms, full=full), 1)
     symbols = market.symbols if choice is None else choice
+    symbols = symbols if status in (None, TRADING) else []
     return Payload([market.ticker(symbol, now_ms, full=full) for symbol in symbols], len(symbols))
 
 

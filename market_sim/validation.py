@@ -140,6 +140,27 @@ def read_symbol_choice(params: QueryParams, known: Sequence[str]) -> str | list[
     return symbols
 
 
+# What `symbolStatus` may ask for (rest-api.md, exchangeInfo and ticker/24hr): a symbol's trading status.
+SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
+SYMBOL_STATUS_MISMATCH = ApiError(-1220, "The symbol's status does not match the requested symbolStatus.")
+
+
+def read_symbol_status(params: QueryParams) -> str | None:
+    status = params.text("symbolStatus")
+    if status is not None and status not in SYMBOL_STATUSES:
+        raise invalid_value("symbolStatus")
+    return status
+
+
+def read_flag(params: QueryParams, name: str, default: bool) -> bool:
+    value = params.text(name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise invalid_value(name)
+    return value == "true"
+
+
 def read_time_zone(params: QueryParams) -> None:
     """Validates klines' `timeZone` ("0", "8", "-1:00", "+08:00"; from -12:00 to +14:00). The value is then
     ignored: the simulator's klines stay aligned to UTC."""

@@ -332,6 +332,15 @@ BTC: dict[str, Any] = {"symbol": "BTCUSDT"}
         (TICKER, {**BTC, "symbols": '["ETHUSDT"]'}, -1128, BAD_COMBINATION, 2),
         (TICKER, {**BTC, "type": "HUGE"}, -1139, "Invalid ticker type.", 2),
         (INFO, {"symbol": "DOGEUSDT"}, -1121, "Invalid symbol.", 20),
+        # rest-api.md, exchangeInfo: symbolStatus and permissions "cannot be used in combination with symbol or
+        # symbols"; showPermissionSets is a BOOLEAN, symbolStatus one of TRADING, HALT, BREAK.
+        (INFO, {**BTC, "symbolStatus": "TRADING"}, -1128, BAD_COMBINATION, 20),
+        (INFO, {"symbols": '["BTCUSDT"]', "permissions": "SPOT"}, -1128, BAD_COMBINATION, 20),
+        (INFO, {"showPermissionSets": "maybe"}, -1130, NOT_VALID.format("showPermissionSets"), 20),
+        (INFO, {"symbolStatus": "OPEN"}, -1130, NOT_VALID.format("symbolStatus"), 20),
+        # rest-api.md, ticker/24hr: "For a single symbol, a status mismatch returns error -1220".
+        (TICKER, {**BTC, "symbolStatus": "HALT"}, -1220,
+         "The symbol's status does not match the requested symbolStatus.", 2),
     ],
 )  # fmt: skip
 def test_validation_errors_match_binance_and_cost_their_weight(
@@ -623,3 +632,24 @@ def test_agg_trades_take_any_span_and_either_bound_alone(simulator: MarketSimula
     # The most recent ones up to endTime (inclusive): they end where startTime's begin.
     assert [t["a"] for t in before] == list(range(before[0]["a"], before[0]["a"] + 5))
     assert before[-1]["a"] in (trades[0]["a"], trades[0]["a"] - 1)
+
+
+def test_exchange_info_takes_its_documented_filters(simulator: MarketSimulator) -> None:
+    """rest-api.md, exchangeInfo: symbolStatus filters by trading status; permissions by permission (default
+    SPOT, MARGIN, LEVERAGED); showPermissionSets=false leaves permissionSets empty (default true)."""
+    everything = [s["symbol"] for s in get(simulator, INFO).json()["symbols"]]
+    assert [s["symbol"] for s in get(simulator, INFO, symbolStatus="TRADING").json()["symbols"]] == everything
+    assert get(simulator, INFO, symbolStatus="HALT").json()["symbols"] == []
+    assert [s["symbol"] for s in get(simulator, INFO, permissions="SPOT").json()["symbols"]] == everything
+    assert get(simulator, INFO, permissions='["MARGIN","LEVERAGED"]').json()["symbols"] == []
+    assert get(simulator, INFO, symbol="BTCUSDT").json()["symbols"][0]["permissionSets"] == [["SPOT"]]
+    hidden = get(simulator, INFO, symbol="BTCUSDT", showPermissionSets="false").json()["symbols"][0]
+    assert hidden["permissionSets"] == []
+
+
+def test_ticker_excludes_symbols_of_another_status_from_a_list(simulator: MarketSimulator) -> None:
+    """rest-api.md, ticker/24hr: "For multiple or all symbols, non-matching ones are simply excluded"."""
+    assert get(simulator, TICKER, symbols='["BTCUSDT","ETHUSDT"]', symbolStatus="BREAK").json() == []
+    trading = get(simulator, TICKER, symbols='["BTCUSDT","ETHUSDT"]', symbolStatus="TRADING").json()
+    assert [t["symbol"] for t in trading] == ["BTCUSDT", "ETHUSDT"]
+    assert get(simulator, TICKER, symbol="BTCUSDT", symbolStatus="TRADING").json()["symbol"] == "BTCUSDT"
