@@ -43,6 +43,13 @@ def answer_time(market: MarketData, params: QueryParams, now_ms: int) -> Payload
 
 
 TRADING = "TRADING"  # the status of every simulated symbol
+# The exchange's other limits (enums.md, rateLimitType), stated as the exchange states them; nothing here places
+# orders and the simulator enforces only REQUEST_WEIGHT.
+OTHER_RATE_LIMITS = (
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+)
 # exchangeInfo without `permissions` shows the symbols of these (rest-api.md).
 DEFAULT_PERMISSIONS = frozenset({"SPOT", "MARGIN", "LEVERAGED"})
 
@@ -77,9 +84,13 @@ def symbol_info(symbol: str) -> dict[str, object]:
         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
         "icebergAllowed": True,
         "ocoAllowed": True,
+        "otoAllowed": True,
+        "opoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "pegInstructionsAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
@@ -126,7 +137,7 @@ def exchange_info_answerer(config: SimulatorConfig) -> Callable[[MarketData, Que
         body = {
             "timezone": "UTC",
             "serverTime": now_ms,
-            "rateLimits": [{**rate_limit, "limit": config.weight_limit}],
+            "rateLimits": [{**rate_limit, "limit": config.weight_limit}, *OTHER_RATE_LIMITS],
             "exchangeFilters": [],
             "symbols": infos,
         }

@@ -105,9 +105,22 @@ def test_exchange_info_states_the_weight_limit_and_the_symbols(start_simulator: 
     info = get(simulator, INFO).json()
     assert info["timezone"] == "UTC"
     assert info["exchangeFilters"] == []
+    # The exchange's three rate limiters (enums.md, rateLimitType); the request weight is the configured one.
     assert info["rateLimits"] == [
-        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 1234}
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 1234},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
     ]
+    # Every field of rest-api.md's exchangeInfo symbol, the newer ones among them.
+    documented = {
+        "symbol", "status", "baseAsset", "baseAssetPrecision", "quoteAsset", "quotePrecision", "quoteAssetPrecision",
+        "baseCommissionPrecision", "quoteCommissionPrecision", "orderTypes", "icebergAllowed", "ocoAllowed",
+        "otoAllowed", "opoAllowed", "quoteOrderQtyMarketAllowed", "allowTrailingStop", "cancelReplaceAllowed",
+        "amendAllowed", "pegInstructionsAllowed", "isSpotTradingAllowed", "isMarginTradingAllowed", "filters",
+        "permissions", "permissionSets", "defaultSelfTradePreventionMode", "allowedSelfTradePreventionModes",
+    }  # fmt: skip
+    assert all(set(symbol) == documented for symbol in info["symbols"])
     described = {
         (s["symbol"], s["status"], s["baseAsset"], s["quoteAsset"], s["baseAssetPrecision"], s["quotePrecision"])
         for s in info["symbols"]
