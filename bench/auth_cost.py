@@ -110,14 +110,14 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
         stdout=log,
         stderr=log,
     )
-    instance = dg.DagsterInstance.get()
-    # Past slots of the default cadence (the partitions the definitions were loaded with).
-    cadence = settings.partitions.cadence_minutes
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    end = now - timedelta(minutes=(now.hour * 60 + now.minute) % cadence)
-    slots = [Slot(end - timedelta(minutes=cadence * (count + 1 - i)), cadence) for i in range(count)]
     timings = []
-    try:
+    try:  # from the worker's start: whatever fails below, the worker is stopped by its PID
+        instance = dg.DagsterInstance.get()
+        # Past slots of the default cadence (the partitions the definitions were loaded with).
+        cadence = settings.partitions.cadence_minutes
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        end = now - timedelta(minutes=(now.hour * 60 + now.minute) % cadence)
+        slots = [Slot(end - timedelta(minutes=cadence * (count + 1 - i)), cadence) for i in range(count)]
         for slot in slots:
             started = time.perf_counter()
             result = dg.materialize(
@@ -133,6 +133,7 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
+        log.close()
     return timings
 
 
