@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -37,6 +36,7 @@ from airflow_bridge.hooks.dagster import DagsterHook  # noqa: E402
 from airflow_bridge.operators.dagster import DagsterMaterializeOperator  # noqa: E402
 from airflow_bridge.triggers.dagster import DagsterRunTrigger  # noqa: E402
 from lake.access import Role  # noqa: E402
+from lake_tools.platform.airflow import dagster_connection  # noqa: E402
 from lake_tools.stack import Stack  # noqa: E402
 from tests.support import LAKE, clean_environ, free_port, free_port_base, make_lake_home  # noqa: E402
 
@@ -98,9 +98,8 @@ def main() -> int:
             except requests.RequestException:
                 time.sleep(1)
         # The hook's connection, as Airflow would give it: the bridge's own identity.
-        bridge = {"conn_type": "dagster", "host": "127.0.0.1", "port": port, "login": str(Role.BRIDGE)}
-        bridge["password"] = stack.secrets().password("dagster", Role.BRIDGE)
-        os.environ["AIRFLOW_CONN_DAGSTER_DEFAULT"] = json.dumps(bridge)
+        bridge_password = stack.secrets().password("dagster", Role.BRIDGE)
+        os.environ["AIRFLOW_CONN_DAGSTER_DEFAULT"] = dagster_connection(url, bridge_password)
         hook = DagsterHook()
         operator = DagsterMaterializeOperator(
             task_id="hello", target=AssetTarget("lake_assets", (("hello",),)), cadence_minutes=15

@@ -71,10 +71,8 @@ class Platform:
 
     def dagster(self, query: str, variables: dict[str, Any]) -> Any:
         dagster = self.settings.dagster
-        assert dagster.username and dagster.password
-        login = (dagster.username, dagster.password.get_secret_value())
         response = requests.post(
-            f"{dagster.url}/graphql", json={"query": query, "variables": variables}, auth=login, timeout=30
+            f"{dagster.url}/graphql", json={"query": query, "variables": variables}, auth=dagster.login(), timeout=30
         )
         response.raise_for_status()
         return response.json()["data"]

@@ -307,21 +307,30 @@ class ServiceUrl(_Section):
         return value.rstrip("/")
 
 
-class DagsterSettings(ServiceUrl):
+class ServiceLogin(ServiceUrl):
+    """A web service that asks for a login: the user `lake doctor`, the tests and the benches log in as."""
+
+    username: str | None = None
+    password: SecretStr | None = None
+
+    def login(self) -> tuple[str, str] | None:
+        """(user, password), or None when no login is configured."""
+        if self.username and self.password:
+            return self.username, self.password.get_secret_value()
+        return None
+
+
+class DagsterSettings(ServiceLogin):
     url: str = "http://127.0.0.1:3000"
     # Run and event storage; `lake stack up` points it at the embedded PostgreSQL's `dagster` database.
     postgres_url: SecretStr | None = None
-    # Dagster's webserver answers only with HTTP Basic credentials (lake_tools/platform/dagster_web.py).
-    # Airflow's bridge reaches Dagster through its own connection (`dagster_default`) and identity.
-    username: str | None = None
-    password: SecretStr | None = None
+    # The webserver answers only with HTTP Basic credentials (lake_tools/platform/dagster_web.py). Airflow's
+    # bridge reaches Dagster through its own connection (`dagster_default`) and identity.
 
 
-class AirflowSettings(ServiceUrl):
+class AirflowSettings(ServiceLogin):
     url: str = "http://127.0.0.1:8080"
-    # Airflow's own auth manager user, for `lake doctor` and the REST API (`/auth/token`).
-    username: str | None = None
-    password: SecretStr | None = None
+    # The login is Airflow's own auth manager user (the REST API's `/auth/token`).
 
 
 class PartitionSettings(_Section):

@@ -233,9 +233,8 @@ def check_python_versions(settings: LakeSettings) -> str:
 def check_dagster(settings: LakeSettings) -> str:
     dagster = settings.dagster
     url = f"{dagster.url}/server_info"
-    auth = (dagster.username, dagster.password.get_secret_value()) if dagster.username and dagster.password else None
     try:
-        response = requests.get(url, auth=auth, timeout=3)
+        response = requests.get(url, auth=dagster.login(), timeout=3)
         if response.status_code == 401:
             raise CheckFailedError(
                 f"{dagster.url}: HTTP 401 for user {dagster.username or '(none)'}",
@@ -252,9 +251,13 @@ def check_airflow(settings: LakeSettings) -> str:
     url = f"{airflow.url}/api/v2/monitor/health"
     try:
         body = requests.get(url, timeout=3).json()
-        if airflow.username and airflow.password:
-            login = {"username": airflow.username, "password": airflow.password.get_secret_value()}
-            if requests.post(f"{airflow.url}/auth/token", json=login, timeout=10).status_code == 401:
+        login = airflow.login()
+        if login is not None:
+            user, password = login
+            token = requests.post(
+                f"{airflow.url}/auth/token", json={"username": user, "password": password}, timeout=10
+            )
+            if token.status_code == 401:
                 raise CheckFailedError(
                     f"{airflow.url}: /auth/token refused user {airflow.username}",
                     "check LAKE_AIRFLOW__USERNAME / LAKE_AIRFLOW__PASSWORD",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lake.access import CATALOG_ROLES, QUEUE_ROLES, S3_ROLES, WEB_ROLES, Role, redis_acl, s3_identities
-from lake.settings import REPO_ROOT
+from lake.settings import REPO_ROOT, NessieSettings, QueueSettings, S3Settings
 from lake_tools.compose.base_image import PYTHON_IMAGE, build_base_images, image_exists
 from lake_tools.compose.engine import Engine, EngineError
 from lake_tools.platform.dagster_web import users_file_body
@@ -33,8 +33,11 @@ STANDINS_FILE = DOCKER_DIR / "compose.standins.yaml"
 OFFLINE_FILE = DOCKER_DIR / "compose.offline.yaml"
 ENV_FILE = DOCKER_DIR / ".env"
 PROFILES = ("all",)
-# What docker/compose.yaml names (x-lake-env, storage-init's BUCKETS, Nessie's warehouse location).
-QUEUE_PREFIX, RAW_BUCKET, WAREHOUSE_BUCKET = "scrapworker", "raw", "warehouse"
+# What docker/compose.yaml names (x-lake-env, storage-init's BUCKETS, Nessie's warehouse location): the
+# settings' defaults (tests/docker compares the two).
+QUEUE_PREFIX = QueueSettings().prefix
+RAW_BUCKET = S3Settings().raw_bucket
+WAREHOUSE_BUCKET = NessieSettings().warehouse_bucket
 
 # Build order: each step's images are the bases of the next (the classic builder resolves FROM locally).
 STANDIN_SERVICES = ("rustfs", "storage-init", "nessie-db", "nessie", "scrapredis", "airflow-base")

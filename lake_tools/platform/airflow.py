@@ -95,9 +95,10 @@ def render_config(layout: AirflowLayout, secrets: StackSecrets) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment(layout: AirflowLayout, dagster_url: str, bridge_password: str) -> dict[str, str]:
+def dagster_connection(dagster_url: str, bridge_password: str) -> str:
+    """`dagster_default` as an AIRFLOW_CONN_* value (JSON): the bridge calls Dagster as its own identity
+    (lake.access), never the operator's."""
     dagster = urlsplit(dagster_url)
-    # The bridge calls Dagster as its own identity (lake.access), never the operator's.
     connection = {
         "conn_type": "dagster",
         "host": dagster.hostname,
@@ -106,9 +107,13 @@ def environment(layout: AirflowLayout, dagster_url: str, bridge_password: str) -
         "login": str(Role.BRIDGE),
         "password": bridge_password,
     }
+    return json.dumps(connection)
+
+
+def environment(layout: AirflowLayout, dagster_url: str, bridge_password: str) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(layout.home),
-        "AIRFLOW_CONN_DAGSTER_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_DAGSTER_DEFAULT": dagster_connection(dagster_url, bridge_password),
         # The components start `airflow` subcommands (task runners) found on PATH.
         "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
     }

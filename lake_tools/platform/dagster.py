@@ -32,15 +32,19 @@ def webserver_url(layout: components.StackLayout) -> str:
     return f"http://127.0.0.1:{layout.port(components.DAGSTER_WEBSERVER_PORT)}"
 
 
+def users_file(layout: components.StackLayout) -> Path:
+    return layout.state_dir / "dagster-web-users.json"
+
+
 def write_users_file(stack: Stack) -> Path:
     """The webserver's users (lake.access.WEB_ROLES) as password digests, in the stack's state (0600)."""
-    users_file = stack.layout.state_dir / "dagster-web-users.json"
+    path = users_file(stack.layout)
     passwords = {str(role): stack.secrets().password("dagster", role) for role in WEB_ROLES}
-    write_private(users_file, users_file_body(passwords))
-    return users_file
+    write_private(path, users_file_body(passwords))
+    return path
 
 
-def webserver_argv(users_file: Path, host: str, port: int) -> list[str]:
+def webserver_argv(users: Path, host: str, port: int) -> list[str]:
     """Dagster's webserver behind its login, as a module, not a script: runs fork from it
     (lake_assets/run_launcher.py says why)."""
     return [
@@ -48,7 +52,7 @@ def webserver_argv(users_file: Path, host: str, port: int) -> list[str]:
         "-m",
         "lake_tools.platform.dagster_web",
         "--users-file",
-        str(users_file),
+        str(users),
         "--host",
         host,
         "--port",
@@ -66,7 +70,6 @@ def processes(
     layout: components.StackLayout, env: dict[str, str], state_dir: Path, stack: Stack
 ) -> list[ManagedProcess]:
     url = webserver_url(layout)
-    users_file = layout.state_dir / "dagster-web-users.json"
     login = (str(Role.OPERATOR), stack.secrets().password("dagster", Role.OPERATOR))
 
     def webserver_up() -> bool:
@@ -88,7 +91,7 @@ def processes(
     return [
         ManagedProcess(
             name="dagster-webserver",
-            argv=webserver_argv(users_file, "127.0.0.1", layout.port(components.DAGSTER_WEBSERVER_PORT)),
+            argv=webserver_argv(users_file(layout), "127.0.0.1", layout.port(components.DAGSTER_WEBSERVER_PORT)),
             healthy=webserver_up,
             prepare=partial(write_users_file, stack),  # this stack's users, written anew each start
             **common,  # type: ignore[arg-type]

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lake.access import Role, s3_access_key_id
-from lake.settings import LakeSettings
+from lake.settings import LakeSettings, NessieSettings
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
 from lake_tools.tokens import public_key, sign
 
-WAREHOUSE_BUCKET = "warehouse"
+WAREHOUSE_BUCKET = NessieSettings().warehouse_bucket  # the settings' default warehouse location
 # The kinds of process that hold credentials of their own, beside the operator's `lake.env`.
 IDENTITIES = ("crawler", "dagster", "reader", "nessie")
 
@@ -135,9 +135,8 @@ class Stack:
             env["LAKE_SPARK__MASTER"] = self.spark_master_url
         return env
 
-    def identity_env(self, identity: str) -> dict[str, str]:
+    def identity_env(self, identity: str, secrets: StackSecrets) -> dict[str, str]:
         """Each kind of process's credentials, and only those (lake.access has the table of rights)."""
-        secrets = self.secrets()
         key = secrets.catalog_signing_key
 
         def queue(role: Role) -> dict[str, str]:
@@ -194,9 +193,9 @@ class Stack:
 
     def write_env_files(self, spark_cluster: bool = False) -> Path:
         """`lake.env` (the operator's) and one file per identity, all 0600; returns `lake.env`."""
-        shared = self.settings_env(spark_cluster)
+        shared, secrets = self.settings_env(spark_cluster), self.secrets()
         for identity, path in [("operator", self.env_file)] + [(i, self.identity_env_file(i)) for i in IDENTITIES]:
-            env = shared | self.identity_env(identity)
+            env = shared | self.identity_env(identity, secrets)
             write_private(path, ENV_FILE_HEADER + "".join(f"{k}={v}\n" for k, v in env.items()))
         return self.env_file
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -33,6 +32,7 @@ from airflow_bridge.triggers.dagster import DagsterRunTrigger
 from lake.access import Role
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
+from lake_tools.platform.airflow import dagster_connection
 from lake_tools.platform.airflow import token as airflow_token
 from lake_tools.stack import Stack
 from market_sim import MarketSimulator
@@ -266,17 +266,8 @@ def workers(bridge_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def bridge_connection(dagster_url: str, stack: Stack) -> str:
-    """`dagster_default` as the bridge's own identity on Dagster's webserver (lake.access), in JSON."""
-    where = urlsplit(dagster_url)
-    return json.dumps(
-        {
-            "conn_type": "dagster",
-            "host": where.hostname,
-            "port": where.port,
-            "login": str(Role.BRIDGE),
-            "password": stack.secrets().password("dagster", Role.BRIDGE),
-        }
-    )
+    """`dagster_default` as the bridge's own identity on Dagster's webserver, as `lake up` sets it."""
+    return dagster_connection(dagster_url, stack.secrets().password("dagster", Role.BRIDGE))
 
 
 @pytest.fixture(scope="module")

@@ -53,9 +53,9 @@ class RunningPlatform(PlatformApis):
 
     @property
     def dagster_login(self) -> tuple[str, str]:
-        dagster = self.settings.dagster
-        assert dagster.username and dagster.password
-        return dagster.username, dagster.password.get_secret_value()
+        login = self.settings.dagster.login()
+        assert login is not None
+        return login
 
     def lake(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run([LAKE, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
