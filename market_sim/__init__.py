@@ -7,13 +7,21 @@ current window, and a 418 ban for a client that keeps going. Tests can also make
 (``inject_fault``): HTML error pages, truncated or empty bodies, 5xx answers and requests that never get an answer.
 
 Market data is synthetic and deterministic. A price is a smooth function of (symbol, time) plus a small jitter
-hashed from the same two, so a kline's close equals the next kline's open, and the same request always returns
-the same bytes. Aggregate trades form a dense id sequence from 0, one every 100 ms from ``history_start_ms``,
-each made of two trades; so ids and times map onto each other and cursor pagination by ``fromId`` is exact.
+hashed from the same two. Aggregate trades form a dense id sequence from 0, one every 100 ms from
+``history_start_ms``, each made of two trades; so ids and times map onto each other and cursor pagination by
+``fromId`` is exact. Klines are cut from that tape as the exchange cuts them: open and close are the first and
+last trades' prices (so a close is not the next open), the trade count is the tape's, and the kline in progress
+holds only the trades so far, changing until its close time has passed (``settled_klines`` answers it as it
+will close, for tests that need fixed data). The same request about the past always returns the same bytes.
+``timeZone`` moves klines of an hour or more to that zone's boundaries, and ``X-MBX-TIME-UNIT: MICROSECOND``
+answers in microseconds.
 
 Where the simulator knowingly differs from Binance (or the docs leave the behaviour open):
 
-* ``timeZone`` on klines is validated and then ignored: klines stay aligned to UTC.
+* A kline's high and low bound its trades without being one of them once the kline has closed: they come from
+  the price model's bounds over each hour or minute, not from reading every trade of a month.
+* ``timeZone`` moves only intervals of an hour or more (rest-api.md does not say what a 30m kline does at
+  +05:45); microsecond ``startTime``/``endTime`` are told from milliseconds by size (past 10^14).
 * Klines are aligned to whole intervals since the epoch, except ``1w`` (Mondays) and ``1M`` (calendar months);
   whether Binance's ``3d`` klines share the epoch as origin is not documented.
 * ``startTime > endTime`` answers an empty list, as Spot klines do (only the futures API refuses it, with -1023);

@@ -17,6 +17,9 @@ class SimulatorConfig:
     latency_seconds: float = 0.0  # sleep before answering each request (lets tests kill a worker mid-job)
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
     history_start_ms: int = 1_502_942_400_000  # 2017-08-17T04:00Z; no data before it
+    # The exchange shows the kline in progress as it stands (partial, changing until it closes). True answers it
+    # as it will close instead: fixed data, for tests that compare answers taken at different moments.
+    settled_klines: bool = False
 
     def __post_init__(self) -> None:
         if self.weight_limit < 1 or self.window_seconds <= 0 or self.ban_after_violations < 1:

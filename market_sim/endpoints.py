@@ -149,13 +149,13 @@ def exchange_info_answerer(config: SimulatorConfig) -> Callable[[MarketData, Que
 def answer_klines(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
     symbol = read_symbol(params, market.symbols)
     interval = read_interval(params)
-    start = params.optional_int("startTime")
-    end = params.optional_int("endTime")
-    read_time_zone(params)
+    start = params.optional_time("startTime", bound="start")
+    end = params.optional_time("endTime", bound="end")
+    interval = interval.in_zone(read_time_zone(params))  # startTime and endTime stay UTC
     limit = params.limit()
     params.finish()
     rows = [
-        market.kline_row(symbol, interval, open_ms)
+        market.kline_row(symbol, interval, open_ms, now_ms)
         for open_ms in market.kline_opens(interval, start, end, limit, now_ms)
     ]
     return Payload(rows, len(rows))
@@ -173,8 +173,8 @@ def answer_trades(market: MarketData, params: QueryParams, now_ms: int) -> Paylo
 def answer_agg_trades(market: MarketData, params: QueryParams, now_ms: int) -> Payload:
     symbol = read_symbol(params, market.symbols)
     from_id = params.optional_int("fromId")
-    start = params.optional_int("startTime")
-    end = params.optional_int("endTime")
+    start = params.optional_time("startTime", bound="start")
+    end = params.optional_time("endTime", bound="end")
     limit = params.limit()
     params.finish()
     if from_id is not None and (start is not None or end is not None):
@@ -228,15 +228,28 @@ def ticker_24hr_weight(raw: RawQuery) -> int:
 class Endpoint:
     weight: Callable[[RawQuery], int]  # known before the parameters are validated: errors cost weight too
     answer: Callable[[MarketData, QueryParams, int], Payload]
+    # Each record's timestamp fields, for answers in microseconds; an end field (a kline's close time, the last
+    # millisecond it covers) becomes the last microsecond it covers.
+    times: tuple[int | str, ...] = ()
+    end_times: tuple[int | str, ...] = ()
+
+    def in_microseconds(self, body: object) -> object:
+        """The answer with every timestamp in microseconds (X-MBX-TIME-UNIT: MICROSECOND)."""
+        for record in body if isinstance(body, list) else [body]:
+            for name in self.times:
+                record[name] *= 1000  # type: ignore[index]
+            for name in self.end_times:
+                record[name] = record[name] * 1000 + 999  # type: ignore[index]
+        return body
 
 
 def build_endpoints(config: SimulatorConfig) -> dict[str, Endpoint]:
     return {
         "/api/v3/ping": Endpoint(fixed_weight(1), answer_ping),
-        "/api/v3/time": Endpoint(fixed_weight(1), answer_time),
-        "/api/v3/exchangeInfo": Endpoint(fixed_weight(20), exchange_info_answerer(config)),
-        "/api/v3/klines": Endpoint(fixed_weight(2), answer_klines),
-        "/api/v3/trades": Endpoint(fixed_weight(25), answer_trades),
-        "/api/v3/aggTrades": Endpoint(fixed_weight(4), answer_agg_trades),
-        "/api/v3/ticker/24hr": Endpoint(ticker_24hr_weight, answer_ticker_24hr),
+        "/api/v3/time": Endpoint(fixed_weight(1), answer_time, times=("serverTime",)),
+        "/api/v3/exchangeInfo": Endpoint(fixed_weight(20), exchange_info_answerer(config), times=("serverTime",)),
+        "/api/v3/klines": Endpoint(fixed_weight(2), answer_klines, times=(0,), end_times=(6,)),
+        "/api/v3/trades": Endpoint(fixed_weight(25), answer_trades, times=("time",)),
+        "/api/v3/aggTrades": Endpoint(fixed_weight(4), answer_agg_trades, times=("T",)),
+        "/api/v3/ticker/24hr": Endpoint(ticker_24hr_weight, answer_ticker_24hr, times=("openTime", "closeTime")),
     }

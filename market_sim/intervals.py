@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 SECOND_MS = 1000
@@ -23,12 +23,21 @@ class KlineInterval:
     name: str
     length_ms: int  # 0 for calendar months
     origin_ms: int = 0  # an open time; every other open time is a whole number of lengths away
+    zone_offset_ms: int = 0  # klines open at whole intervals of this zone's local time (`timeZone`)
+
+    def in_zone(self, offset_ms: int) -> KlineInterval:
+        """The interval as klines with `timeZone` align it: rest-api.md says kline intervals are interpreted in
+        that zone; only intervals of an hour or more move (a minute is a minute in every zone)."""
+        if self.length_ms and self.length_ms < HOUR_MS:
+            return self
+        return replace(self, zone_offset_ms=offset_ms)
 
     def floor(self, t_ms: int) -> int:
         """Open time of the kline containing t_ms."""
+        local = t_ms + self.zone_offset_ms
         if self.length_ms == 0:
-            return month_start_ms(t_ms, 0)
-        return t_ms - (t_ms - self.origin_ms) % self.length_ms
+            return month_start_ms(local, 0) - self.zone_offset_ms
+        return t_ms - (local - self.origin_ms) % self.length_ms
 
     def ceil(self, t_ms: int) -> int:
         """Open time of the first kline opening at or after t_ms."""
@@ -36,10 +45,13 @@ class KlineInterval:
         return floor if floor == t_ms else self.next_open(floor)
 
     def next_open(self, open_ms: int) -> int:
-        return month_start_ms(open_ms, 1) if self.length_ms == 0 else open_ms + self.length_ms
+        return self._month_step(open_ms, 1) if self.length_ms == 0 else open_ms + self.length_ms
 
     def previous_open(self, open_ms: int) -> int:
-        return month_start_ms(open_ms, -1) if self.length_ms == 0 else open_ms - self.length_ms
+        return self._month_step(open_ms, -1) if self.length_ms == 0 else open_ms - self.length_ms
+
+    def _month_step(self, open_ms: int, months: int) -> int:
+        return month_start_ms(open_ms + self.zone_offset_ms, months) - self.zone_offset_ms
 
 
 FIRST_MONDAY_MS = 4 * DAY_MS  # 1970-01-05; Binance's weekly klines open on Mondays

@@ -18,6 +18,20 @@ BASE_PRICES = {"BTCUSDT": 30_000.0, "ETHUSDT": 2_000.0, "BNBUSDT": 300.0, "SOLUS
 QUOTE_TURNOVER_PER_MINUTE = 300_000.0  # quote-asset volume traded per minute, sets every volume
 KNOWN_QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
+# The price model: log(price / base) is a sum of sines (SWING_*) plus a jitter of at most JITTER either way.
+SWING_AMPLITUDES = (0.35, 0.08, 0.01)
+SWING_PERIODS_DAYS = (365.25, 7.0, 1.0)
+JITTER = 0.001
+# The steepest the swing can change, per ms: what bounds the price between two instants where it is known.
+SWING_SLOPE_PER_MS = (
+    2 * math.pi * sum(a / p for a, p in zip(SWING_AMPLITUDES, SWING_PERIODS_DAYS, strict=True)) / DAY_MS
+)
+# A kline's high and low bound every trade of the tape inside it without reading each one: complete blocks of
+# these lengths (from the kline's open) are bounded from the swing at their ends, the block in progress is read
+# trade by trade. A block's margin covers whatever its sub-blocks' bounds say, so the high only ever rises
+# while a kline is open, and its close never brings it below what was shown.
+BOUND_BLOCKS_MS = (HOUR_MS, MINUTE_MS)
+
 
 def unit_hash(*parts: object) -> float:
     """A stable pseudo-random number in [0, 1) for the given parts (Python's hash() changes between runs)."""
@@ -50,18 +64,21 @@ class MarketData:
         self.history_start_ms = config.history_start_ms
         self._base_price = {s: BASE_PRICES.get(s, 1 + 999 * unit_hash(s, "base")) for s in config.symbols}
         self._phase = {s: 2 * math.pi * unit_hash(s, "phase") for s in config.symbols}
+        self.settled = config.settled_klines
 
-    def price_at(self, symbol: str, t_ms: int) -> float:
-        # Yearly, weekly and daily swings, so that every interval shows movement, plus a jitter per millisecond.
+    def swing_at(self, symbol: str, t_ms: int) -> float:
+        # Yearly, weekly and daily swings, so that every interval shows movement; price_at adds a jitter.
         days = t_ms / DAY_MS
         phase = self._phase[symbol]
-        swing = (
-            0.35 * math.sin(2 * math.pi * days / 365.25 + phase)
-            + 0.08 * math.sin(2 * math.pi * days / 7 + 2 * phase)
-            + 0.01 * math.sin(2 * math.pi * days + 3 * phase)
+        return (
+            SWING_AMPLITUDES[0] * math.sin(2 * math.pi * days / SWING_PERIODS_DAYS[0] + phase)
+            + SWING_AMPLITUDES[1] * math.sin(2 * math.pi * days / SWING_PERIODS_DAYS[1] + 2 * phase)
+            + SWING_AMPLITUDES[2] * math.sin(2 * math.pi * days / SWING_PERIODS_DAYS[2] + 3 * phase)
         )
-        jitter = 0.002 * (unit_hash(symbol, t_ms) - 0.5)
-        return self._base_price[symbol] * math.exp(swing + jitter)
+
+    def price_at(self, symbol: str, t_ms: int) -> float:
+        jitter = 2 * JITTER * (unit_hash(symbol, t_ms) - 0.5)
+        return self._base_price[symbol] * math.exp(self.swing_at(symbol, t_ms) + jitter)
 
     def base_volume_per_minute(self, symbol: str) -> float:
         return QUOTE_TURNOVER_PER_MINUTE / self._base_price[symbol]
@@ -88,18 +105,33 @@ class MarketData:
             open_ms = interval.previous_open(open_ms)
         return opens[::-1]
 
-    def kline_row(self, symbol: str, interval: KlineInterval, open_ms: int) -> list[object]:
+    def kline_row(self, symbol: str, interval: KlineInterval, open_ms: int, now_ms: int) -> list[object]:
+        """The kline as the exchange shows it at now_ms: the open one holds only the trades so far (its close
+        is the last trade's price, its volume and count grow, its high and low only widen) until it closes.
+        Open and close are the first and last trades' prices, so klines are not continuous; the trade count
+        is the tape's own."""
         next_open = interval.next_open(open_ms)
+        upto = next_open if self.settled else min(now_ms + 1, next_open)  # the trades shown are before `upto`
+        first_agg = self.first_agg_at_or_after(open_ms)
+        last_agg = self.last_agg_at_or_before(upto - 1)
+        full_aggs = self.last_agg_at_or_before(next_open - 1) - first_agg + 1
+        if last_agg < first_agg:  # no trade yet: the exchange repeats the price, with no volume
+            price = price_text(self.price_at(symbol, open_ms))
+            return [open_ms, price, price, price, price, amount_text(0), next_open - 1, amount_text(0), 0,
+                    amount_text(0), amount_text(0), "0"]  # fmt: skip
+        open_price, close_price = self._agg_price(symbol, first_agg), self._agg_price(symbol, last_agg)
+        high, low = self._extremes(symbol, open_ms, next_open - open_ms, upto)
+        high, low = max(high, open_price, close_price), min(low, open_price, close_price)
+        share_shown = (last_agg - first_agg + 1) / full_aggs
         minutes = (next_open - open_ms) / MINUTE_MS
-        open_price = self.price_at(symbol, open_ms)
-        close_price = self.price_at(symbol, next_open)  # = the next kline's open
-        wick = 0.001 * math.sqrt(minutes)  # longer klines swing wider
-        high = max(open_price, close_price) * (1 + wick * unit_hash(symbol, interval.name, open_ms, "high"))
-        low = min(open_price, close_price) * (1 - min(0.5, wick) * unit_hash(symbol, interval.name, open_ms, "low"))
-        volume = self.base_volume_per_minute(symbol) * minutes * (0.5 + unit_hash(symbol, interval.name, open_ms, "v"))
+        volume = (
+            self.base_volume_per_minute(symbol)
+            * minutes
+            * (0.5 + unit_hash(symbol, interval.name, open_ms, "v"))
+            * share_shown
+        )
         taker_share = 0.3 + 0.4 * unit_hash(symbol, interval.name, open_ms, "taker")
         average = (open_price + high + low + close_price) / 4
-        trades = max(1, round(minutes * (20 + 80 * unit_hash(symbol, interval.name, open_ms, "n"))))
         return [
             open_ms,
             price_text(open_price),
@@ -109,11 +141,41 @@ class MarketData:
             amount_text(volume),
             next_open - 1,
             amount_text(volume * average),
-            trades,
+            (last_agg - first_agg + 1) * TRADES_PER_AGG_TRADE,
             amount_text(volume * taker_share),
             amount_text(volume * taker_share * average),
             "0",
         ]
+
+    def _extremes(self, symbol: str, open_ms: int, length_ms: int, upto: int) -> tuple[float, float]:
+        """(high, low) bounding every trade in [open_ms, upto), on the 0.01 tick: see BOUND_BLOCKS_MS."""
+        high, low = -math.inf, math.inf
+        cursor, margin = open_ms, 0
+        for block in reversed(BOUND_BLOCKS_MS):  # a block's margin is half its length plus its sub-block's
+            margin += block // 2
+        for block in BOUND_BLOCKS_MS:
+            if block <= length_ms:
+                while cursor + block <= upto:
+                    if cursor + block > self.history_start_ms:  # a block before the first trade bounds nothing
+                        block_high, block_low = self._bounds(symbol, cursor, cursor + block, margin)
+                        high, low = max(high, block_high), min(low, block_low)
+                    cursor += block
+            margin -= block // 2
+        for agg_id in range(self.first_agg_at_or_after(cursor), self.last_agg_at_or_before(upto - 1) + 1):
+            price = self._agg_price(symbol, agg_id)
+            high, low = max(high, price), min(low, price)
+        return high, low
+
+    def _bounds(self, symbol: str, start: int, end: int, margin_ms: int) -> tuple[float, float]:
+        """Above and below every price in [start, end]: the swing moves at most SWING_SLOPE_PER_MS from the
+        nearer end, and the jitter at most JITTER; rounded outward to the tick, as trade prices are rounded."""
+        ends = (self.swing_at(symbol, start), self.swing_at(symbol, end))
+        slack = SWING_SLOPE_PER_MS * margin_ms + JITTER
+        base = self._base_price[symbol]
+        return (
+            math.ceil(base * math.exp(max(ends) + slack) * 100) / 100,
+            math.floor(base * math.exp(min(ends) - slack) * 100) / 100,
+        )
 
     # -- the trade tape --
 

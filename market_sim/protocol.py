@@ -7,6 +7,11 @@ import re
 
 USED_WEIGHT_HEADERS = ("X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT")  # Binance sends both, with the same value
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+# rest-api.md: "To receive the information in microseconds, please add the header X-MBX-TIME-UNIT:MICROSECOND or
+# X-MBX-TIME-UNIT:microsecond" (CHANGELOG.md, 2024-12-17: MILLISECOND and millisecond are the default's names).
+TIME_UNIT_HEADER = "X-MBX-TIME-UNIT"
+MICROSECOND_UNITS = frozenset({"MICROSECOND", "microsecond"})
+TIME_UNITS = MICROSECOND_UNITS | {"MILLISECOND", "millisecond"}
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 INT64_MAX = 2**63 - 1

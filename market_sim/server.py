@@ -17,8 +17,16 @@ from market_sim.endpoints import Endpoint, build_endpoints
 from market_sim.faults import HTML_ERROR_PAGE, TIMEOUT_FAULT_SECONDS, FaultQueue
 from market_sim.limiter import Admission, WeightLimiter, window_label
 from market_sim.market import MarketData
-from market_sim.protocol import BAN_MESSAGE, JSON_CONTENT_TYPE, USED_WEIGHT_HEADERS, WINDOW_BUDGET_MESSAGE
-from market_sim.validation import ApiError, QueryParams, RawQuery
+from market_sim.protocol import (
+    BAN_MESSAGE,
+    JSON_CONTENT_TYPE,
+    MICROSECOND_UNITS,
+    TIME_UNIT_HEADER,
+    TIME_UNITS,
+    USED_WEIGHT_HEADERS,
+    WINDOW_BUDGET_MESSAGE,
+)
+from market_sim.validation import INVALID_TIME_UNIT, ApiError, QueryParams, RawQuery
 
 
 @dataclass(frozen=True)
@@ -192,13 +200,16 @@ class MarketSimulator:
             handler.close_connection = True  # then hang up without a word
             return
         now = time.time()
+        unit = handler.headers.get(TIME_UNIT_HEADER)
         reply = (
-            self._fault_reply(fault, url.path, raw, client, now) if fault else self._answer(url.path, raw, client, now)
+            self._fault_reply(fault, url.path, raw, client, now)
+            if fault
+            else self._answer(url.path, raw, client, now, unit)
         )
         self._record(url.path, raw, client, received_at, reply)
         handler.send_reply(reply)
 
-    def _answer(self, path: str, raw: RawQuery, client: str, now: float) -> Reply:
+    def _answer(self, path: str, raw: RawQuery, client: str, now: float, unit: str | None = None) -> Reply:
         endpoint = self._endpoints.get(path)
         if endpoint is None:
             return self._unmetered(404, error_body(404, f"Not found: {path}"), client, now)
@@ -206,7 +217,7 @@ class MarketSimulator:
         admission = self._limiter.admit(client, weight, now)
         if admission.outcome != "served":
             return self._refusal(admission, client)
-        status, body, rows = self._run(endpoint, raw, now)
+        status, body, rows = self._run(endpoint, raw, now, unit)
         return Reply(status, body, headers=used_weight_headers(admission.used_weight), weight=weight, rows=rows)
 
     def _refusal(self, admission: Admission, client: str) -> Reply:
@@ -222,12 +233,15 @@ class MarketSimulator:
         headers = {**used_weight_headers(admission.used_weight), "Retry-After": str(admission.retry_after)}
         return Reply(status, error_body(-1003, message), headers=headers)
 
-    def _run(self, endpoint: Endpoint, raw: RawQuery, now: float) -> tuple[int, bytes, int]:
+    def _run(self, endpoint: Endpoint, raw: RawQuery, now: float, unit: str | None = None) -> tuple[int, bytes, int]:
         try:
+            if unit is not None and unit not in TIME_UNITS:
+                raise INVALID_TIME_UNIT
             payload = endpoint.answer(self._market, QueryParams(raw), int(now * 1000))
         except ApiError as error:
             return 400, error_body(error.code, error.msg), 0
-        return 200, json_bytes(payload.body), payload.rows
+        body = endpoint.in_microseconds(payload.body) if unit in MICROSECOND_UNITS else payload.body
+        return 200, json_bytes(body), payload.rows
 
     def _unmetered(
         self, status: int, body: bytes, client: str, now: float, content_type: str = JSON_CONTENT_TYPE

@@ -45,8 +45,10 @@ def invalid_value(name: str) -> ApiError:
 INVALID_SYMBOL = ApiError(-1121, "Invalid symbol.")
 INVALID_INTERVAL = ApiError(-1120, "Invalid interval.")
 BAD_PARAMETER_COMBINATION = ApiError(-1128, "Combination of optional parameters invalid.")
+INVALID_TIME_UNIT = ApiError(-1194, "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.")
 
 RawQuery = dict[str, list[str]]
+MICROSECONDS_FROM = 10**14
 
 
 class QueryParams:
@@ -76,6 +78,15 @@ class QueryParams:
         if not INT_SHAPE.fullmatch(value) or int(value) > INT64_MAX:
             raise illegal_characters(name, INT_LEGAL_RANGE)
         return int(value)
+
+    def optional_time(self, name: str, *, bound: str) -> int | None:
+        """A timestamp parameter in ms. rest-api.md: "Timestamp parameters (e.g. startTime, endTime, timestamp) can be
+        passed in milliseconds or microseconds"; a value past MICROSECONDS_FROM (year 5138 in ms) is taken as
+        microseconds, rounded inward: up for a window's start (`bound="start"`), down for its end."""
+        value = self.optional_int(name)
+        if value is None or value < MICROSECONDS_FROM:
+            return value
+        return -(-value // 1000) if bound == "start" else value // 1000
 
     def limit(self) -> int:
         value = self.optional_int("limit")
@@ -161,12 +172,11 @@ def read_flag(params: QueryParams, name: str, default: bool) -> bool:
     return value == "true"
 
 
-def read_time_zone(params: QueryParams) -> None:
-    """Validates klines' `timeZone` ("0", "8", "-1:00", "+08:00"; from -12:00 to +14:00). The value is then
-    ignored: the simulator's klines stay aligned to UTC."""
+def read_time_zone(params: QueryParams) -> int:
+    """Klines' `timeZone` as an offset in ms ("0", "8", "-1:00", "+08:00"; from -12:00 to +14:00 inclusive)."""
     value = params.text("timeZone")
     if value is None:
-        return
+        return 0
     match = TIME_ZONE_SHAPE.fullmatch(value)
     if match is None:
         raise invalid_value("timeZone")
@@ -174,6 +184,7 @@ def read_time_zone(params: QueryParams) -> None:
     offset_minutes = (-1 if sign == "-" else 1) * (hours * 60 + minutes)
     if minutes >= 60 or not -12 * 60 <= offset_minutes <= 14 * 60:
         raise invalid_value("timeZone")
+    return offset_minutes * 60_000
 
 
 def read_interval(params: QueryParams) -> KlineInterval:

@@ -21,6 +21,8 @@ import pytest
 import requests
 
 from market_sim import MarketSimulator, SimulatorConfig
+from market_sim.intervals import KLINE_INTERVALS
+from market_sim.market import MarketData
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
@@ -231,11 +233,119 @@ def test_the_same_request_gives_the_same_bytes(start_simulator: StartSimulator) 
 
 
 @pytest.mark.parametrize("time_zone", ["0", "8", "+08:00", "-1:00", "05:45", "-12:00", "+14:00"])
-def test_time_zone_is_accepted_and_ignored(simulator: MarketSimulator, time_zone: str) -> None:
-    params: dict[str, Any] = {"symbol": "BTCUSDT", "interval": "1d", "startTime": JAN_2024_MS, "limit": 3}
-    with_zone = get(simulator, KLINES, timeZone=time_zone, **params)
-    assert with_zone.status_code == 200
-    assert with_zone.content == get(simulator, KLINES, **params).content
+def test_time_zone_takes_the_documented_values(simulator: MarketSimulator, time_zone: str) -> None:
+    # rest-api.md, klines: "Hours and minutes (e.g. -1:00, 05:45) ... Only hours (e.g. 0, 8, 4) ... Accepted range
+    # is strictly [-12:00 to +14:00] inclusive".
+    assert get(simulator, KLINES, symbol="BTCUSDT", interval="1d", timeZone=time_zone, limit=1).status_code == 200
+
+
+def test_time_zone_moves_the_intervals_but_not_start_and_end_time(simulator: MarketSimulator) -> None:
+    # rest-api.md: "If timeZone provided, kline intervals are interpreted in that timezone instead of UTC. Note
+    # that startTime and endTime are always interpreted in UTC, regardless of timeZone."
+    days = klines(simulator, interval="1d", timeZone="8", startTime=JAN_2024_MS, limit=2)
+    assert [row[0] for row in days] == [JAN_2024_MS + 16 * HOUR_MS, JAN_2024_MS + 40 * HOUR_MS]  # midnight in UTC+8
+    assert days[0][6] == JAN_2024_MS + 40 * HOUR_MS - 1
+    utc_day = klines(simulator, interval="1d", startTime=JAN_2024_MS, limit=1)[0]
+    assert utc_day[0] == JAN_2024_MS and utc_day[1:6] != days[0][1:6]  # another day, another candle
+    hours = klines(simulator, interval="1h", timeZone="05:45", startTime=JAN_2024_MS, limit=2)
+    assert [row[0] for row in hours] == [JAN_2024_MS + 15 * MINUTE_MS, JAN_2024_MS + 75 * MINUTE_MS]
+    months = klines(simulator, interval="1M", timeZone="-1:00", startTime=JAN_2024_MS, limit=1)
+    assert months[0][0] == JAN_2024_MS + HOUR_MS  # 2024-01-01T00:00 at UTC-1
+    # A minute is a minute in every zone: intervals below an hour do not move.
+    minutes = {"interval": "1m", "startTime": JAN_2024_MS, "limit": 5}
+    assert get(simulator, KLINES, symbol="BTCUSDT", timeZone="05:45", **minutes).content == (
+        get(simulator, KLINES, symbol="BTCUSDT", **minutes).content
+    )
+    assert get(simulator, KLINES, symbol="BTCUSDT", interval="1d", timeZone="0", limit=3).content == (
+        get(simulator, KLINES, symbol="BTCUSDT", interval="1d", limit=3).content
+    )
+
+
+def test_the_kline_in_progress_is_partial_and_changes_until_it_closes(simulator: MarketSimulator) -> None:
+    # On the exchange the current kline holds the trades so far: its close is the last price, its volume and
+    # trade count grow, its high and low only widen, and it is final only once its close time has passed.
+    earlier = klines(simulator, interval="1m", limit=2)
+    time.sleep(0.35)
+    asked_ms = int(time.time() * 1000)
+    later = klines(simulator, interval="1m", limit=2)
+    if later[-1][0] != earlier[-1][0]:  # the minute turned between the two requests: compare within the new one
+        earlier = later
+        time.sleep(0.35)
+        asked_ms = int(time.time() * 1000)
+        later = klines(simulator, interval="1m", limit=2)
+    closed, current, before = later[0], later[-1], earlier[-1]
+    assert current[6] >= asked_ms - 1000  # its close time had not passed when it was asked for
+    assert closed[8] == 1200 and 0 < before[8] < current[8] <= 1200  # two trades every 100 ms on the tape
+    assert current[1] == before[1]  # the open stays
+    assert float(current[2]) >= float(before[2]) and float(current[3]) <= float(before[3])
+    assert float(current[5]) > float(before[5])
+    tape = get(simulator, AGG_TRADES, symbol="BTCUSDT", startTime=current[0], endTime=asked_ms, limit=1000).json()
+    assert tape[0]["p"] == current[1]  # the open is the minute's first trade
+    assert (
+        float(current[3]) <= min(float(t["p"]) for t in tape) <= max(float(t["p"]) for t in tape) <= float(current[2])
+    )  # every trade before it was asked for lies within its high and low
+
+
+def test_the_first_trade_of_a_kline_is_its_open_high_low_and_close() -> None:
+    market = MarketData(SimulatorConfig())
+    interval = KLINE_INTERVALS["1m"]
+    row = market.kline_row("BTCUSDT", interval, JAN_2024_MS, now_ms=JAN_2024_MS + 50)
+    assert row[1] == row[2] == row[3] == row[4] and row[8] == 2
+    final = market.kline_row("BTCUSDT", interval, JAN_2024_MS, now_ms=JAN_2024_MS + MINUTE_MS)
+    assert final[8] == 1200 and final[2] >= row[2] and final[3] <= row[3]
+    settled = MarketData(SimulatorConfig(settled_klines=True))
+    assert settled.kline_row("BTCUSDT", interval, JAN_2024_MS, now_ms=JAN_2024_MS + 50) == final
+
+
+def test_settled_klines_answer_the_kline_in_progress_as_it_will_close(start_simulator: StartSimulator) -> None:
+    simulator = start_simulator(settled_klines=True)
+    current = klines(simulator, interval="1m", limit=1)[0]
+    assert current[8] == 1200 and current[6] >= int(time.time() * 1000) - 1000
+
+
+def test_klines_are_not_continuous_and_agree_with_the_trade_tape(simulator: MarketSimulator) -> None:
+    rows = klines(simulator, interval="1m", startTime=JAN_2024_MS, limit=20)
+    assert sum(row[4] != following[1] for row, following in itertools.pairwise(rows)) >= 10
+    for row in rows[:3]:
+        tape = get(simulator, AGG_TRADES, symbol="BTCUSDT", startTime=row[0], endTime=row[6], limit=1000).json()
+        prices = [float(trade["p"]) for trade in tape]
+        assert (tape[0]["p"], tape[-1]["p"]) == (row[1], row[4])  # open and close are the first and last trades
+        assert float(row[3]) <= min(prices) and max(prices) <= float(row[2])
+        assert sum(trade["l"] - trade["f"] + 1 for trade in tape) == row[8]
+    day = klines(simulator, interval="1d", startTime=JAN_2024_MS, limit=1)[0]
+    assert day[8] == 1440 * rows[0][8]
+    ticker = get(simulator, TICKER, symbol="BTCUSDT").json()
+    assert abs(ticker["count"] - 1440 * rows[0][8]) <= 2 * 2  # the ticker's 24 hours hold as many, give or take
+
+
+def test_time_unit_microsecond_answers_every_timestamp_in_microseconds(simulator: MarketSimulator) -> None:
+    # rest-api.md: "add the header X-MBX-TIME-UNIT:MICROSECOND or X-MBX-TIME-UNIT:microsecond"; "Timestamp
+    # parameters (e.g. startTime, endTime, timestamp) can be passed in milliseconds or microseconds".
+    params: dict[str, Any] = {"symbol": "BTCUSDT", "interval": "1h", "startTime": JAN_2024_MS, "limit": 2}
+    in_ms = get(simulator, KLINES, **params).json()
+    for unit in ("MICROSECOND", "microsecond"):
+        in_us = requests.get(
+            simulator.base_url + KLINES,
+            params={**params, "startTime": JAN_2024_MS * 1000},
+            headers={"X-MBX-TIME-UNIT": unit},
+            timeout=5,
+        ).json()
+        assert [row[0] for row in in_us] == [row[0] * 1000 for row in in_ms]
+        assert [row[6] for row in in_us] == [row[6] * 1000 + 999 for row in in_ms]  # the last microsecond
+        assert [row[1:6] for row in in_us] == [row[1:6] for row in in_ms]
+    headers = {"X-MBX-TIME-UNIT": "MICROSECOND"}
+    trade = requests.get(simulator.base_url + AGG_TRADES, params={"symbol": "BTCUSDT", "fromId": 7}, headers=headers,
+                         timeout=5).json()[0]  # fmt: skip
+    assert trade["T"] == (HISTORY_START_MS + 700) * 1000
+    server_time = requests.get(simulator.base_url + TIME, headers=headers, timeout=5).json()["serverTime"]
+    assert abs(server_time / 1000 - time.time() * 1000) < 5000
+    assert get(simulator, KLINES, **{**params, "endTime": (JAN_2024_MS + HOUR_MS) * 1000}).json() == in_ms
+    refused = requests.get(simulator.base_url + TIME, headers={"X-MBX-TIME-UNIT": "NANOSECOND"}, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "code": -1194,
+        "msg": "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.",
+    }
 
 
 def test_agg_trades_page_by_from_id_without_gaps(simulator: MarketSimulator) -> None:
