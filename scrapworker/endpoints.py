@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lake.settings import CrawlerSettings
 from scrapworker.protocol import JobSpec, ParamValue, TimeWindow, clip
+from scrapworker.row_spans import Span, SpanError, parse_span, parse_zone
 from scrapworker.yaml_config import ConfigError, read_yaml, validate
 
 __all__ = ["ConfigError", "EndpointCatalog", "JobRejectedError", "catalog_for", "load_catalog", "parse_catalog"]
@@ -128,6 +129,21 @@ class TimeWindowPaging(_Strict):
     row_time: int | str
     # The shortest window worth a request: the API's time resolution for this endpoint.
     resolution_ms: int = Field(default=1, ge=1)
+    # Rows that last a span (klines): the field holding the last ms a row covers. Such a row is final only once
+    # that has passed at the API; a page holding one still open is asked again when it has closed, waiting at
+    # most close_wait_seconds. With span_param (and zone_param), a window lands the rows that close in it.
+    row_close_time: int | str | None = None
+    span_param: str | None = None
+    zone_param: str | None = None
+    close_wait_seconds: float = Field(default=90, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _span_needs_close_time(self) -> TimeWindowPaging:
+        if (self.span_param or self.zone_param) and self.row_close_time is None:
+            raise ValueError("span_param and zone_param need row_close_time: a span is known by its close")
+        if self.zone_param and not self.span_param:
+            raise ValueError("zone_param needs span_param")
+        return self
 
 
 class OffsetPaging(_Strict):
@@ -170,7 +186,26 @@ class Endpoint(_Strict):
         unknown = sorted(set(self.weight_if_missing) - set(self.params))
         if unknown:
             raise ValueError(f"weight_if_missing: {', '.join(unknown)} not among params")
+        paging = self.pagination
+        if isinstance(paging, TimeWindowPaging):
+            named = [name for name in (paging.span_param, paging.zone_param) if name and name not in self.params]
+            if named:
+                raise ValueError(f"pagination: {', '.join(named)} not among params")
         return self
+
+    def row_span(self, params: dict[str, ParamValue]) -> Span | None:
+        """How long each row lasts for these parameters, when the endpoint's rows last a span (SpanError if the
+        parameters do not say)."""
+        paging = self.pagination
+        if not isinstance(paging, TimeWindowPaging) or paging.span_param is None:
+            return None
+        if paging.span_param not in params:
+            raise SpanError(f"{paging.span_param}: required to know how long each row lasts")
+        zone = params.get(paging.zone_param) if paging.zone_param else None
+        return Span(
+            parse_span(paging.span_param, params[paging.span_param]),
+            0 if zone is None else parse_zone(str(paging.zone_param), zone),
+        )
 
     def request_weight(self, params: dict[str, ParamValue]) -> int:
         return max([self.weight, *(w for name, w in self.weight_if_missing.items() if name not in params)])
@@ -186,6 +221,11 @@ class Endpoint(_Strict):
             for name, value in sorted(params.items())
             if name in self.params and (problem := self.params[name].check(name, value)) is not None
         ]
+        if not problems:
+            try:
+                self.row_span(params)
+            except SpanError as exc:
+                problems.append(str(exc))
         if isinstance(self.pagination, TimeWindowPaging) and window is None:
             problems.append("window: required by this time-window endpoint")
         if window is not None and not isinstance(self.pagination, TimeWindowPaging):

@@ -124,7 +124,7 @@ class Landing:
             return [(start, end)]
         _, group = endpoints.group_of(endpoint)
         weight = endpoint.request_weight(params)
-        # A window of exactly n full pages costs n + 1 requests: the last, empty, one says it is the end.
+        # A window of exactly n full pages may cost n + 1 requests (an empty last one says it is the end).
         pages_per_job = max(1, group.weight_per_window // weight - 1)
         step = timedelta(minutes=interval * paging.limit * pages_per_job)
         if end - start <= step:

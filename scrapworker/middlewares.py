@@ -42,6 +42,10 @@ class BudgetMiddleware:
     async def process_request(self, request: Request) -> None:
         run = job_run(self.crawler)
         limiter, weight = run.limiter, int(request.meta["weight"])
+        # A page asked again once its rows have closed (spider.py) waits here, before it takes any budget.
+        hold = float(request.meta.get("not_before", 0.0)) - time.time()
+        if hold > 0:
+            await asyncio.sleep(hold)
         while True:
             wait = await asyncio.to_thread(limiter.reserve, weight)
             if wait <= 0:

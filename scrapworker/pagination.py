@@ -17,8 +17,15 @@ def first_page(endpoint: Endpoint, params: dict[str, ParamValue], window: TimeWi
     match endpoint.pagination:
         case TimeWindowPaging(start_param=start, end_param=end, limit_param=limit_param, limit=limit):
             assert window is not None  # checked_params guarantees it
-            # The API's endTime is inclusive; the job's window end is not.
-            query |= {start: str(window.start_ms), end: str(window.end_ms - 1), limit_param: str(limit)}
+            span = endpoint.row_span(params)
+            # The API's endTime is inclusive; the job's window end is not. Rows that last a span land in the
+            # window they close in (row_spans.py).
+            first, last = (
+                (window.start_ms, window.end_ms - 1)
+                if span is None
+                else span.open_bounds(window.start_ms, window.end_ms)
+            )
+            query |= {start: str(first), end: str(last), limit_param: str(limit)}
         case OffsetPaging(offset_param=offset, limit_param=limit_param, limit=limit):
             query |= {offset: "0", limit_param: str(limit)}
         case CursorPaging(limit_param=limit_param, limit=limit):
@@ -42,6 +49,17 @@ def next_page(endpoint: Endpoint, query: dict[str, str], items: list[Any]) -> di
             return None if len(items) < limit else query | {cursor: str(int(_field(items[-1], field)) + 1)}
         case _:
             return None
+
+
+def open_until(endpoint: Endpoint, items: list[Any], server_ms: int) -> int | None:
+    """The latest close time among rows not yet final at server_ms (their close time has not passed), or None
+    when every row is final or the endpoint's rows do not last a span."""
+    paging = endpoint.pagination
+    if not isinstance(paging, TimeWindowPaging) or paging.row_close_time is None:
+        return None
+    closes = [int(_field(item, paging.row_close_time)) for item in items]
+    still_open = [close for close in closes if close >= server_ms]
+    return max(still_open) if still_open else None
 
 
 def extract_items(endpoint: Endpoint, body: Any) -> list[Any]:

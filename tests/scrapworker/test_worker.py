@@ -38,6 +38,7 @@ from tests.support import clean_environ, free_port
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 KLINES = "/api/v3/klines"
 MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
 # A past window, so the simulator has every kline of it.
 DAY = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -111,12 +112,17 @@ class Harness:
     def manifest(self, status: JobStatus) -> Manifest | None:
         return read_manifest(self.s3, self.settings.s3.raw_bucket, status.outputs.get("manifest_key", "-"))
 
+    def page_bodies(self, manifest: Manifest) -> list[bytes]:
+        return [
+            self.s3.get_object(Bucket=self.settings.s3.raw_bucket, Key=page.key)["Body"].read()
+            for page in manifest.pages
+        ]
+
+    def landed_rows(self, manifest: Manifest) -> list[list[Any]]:
+        return [row for body in self.page_bodies(manifest) for row in json.loads(body)]
+
     def landed_open_times(self, manifest: Manifest) -> list[int]:
-        times: list[int] = []
-        for page in manifest.pages:
-            body = self.s3.get_object(Bucket=self.settings.s3.raw_bucket, Key=page.key)["Body"].read()
-            times += [row[0] for row in json.loads(body)]
-        return times
+        return [row[0] for row in self.landed_rows(manifest)]
 
     def served(self, path: str = KLINES, status: int = 200) -> list[Any]:
         return [r for r in self.simulator.stats().requests if r.path == path and r.status == status]
@@ -168,6 +174,44 @@ def test_a_multi_page_window_lands_every_page_exactly_once(harness: Harness) -> 
     assert harness.landed_open_times(manifest) == expected  # every kline once, in order
 
 
+def test_a_kline_still_open_at_the_exchange_never_lands_and_a_recrawl_is_byte_identical(harness: Harness) -> None:
+    """A window reaching past the exchange's clock (as a crawler whose clock runs ahead would ask) meets the
+    simulator's kline in progress, partial and changing. The page is asked again once that kline has closed;
+    only final klines land, and crawling the window again lands the same bytes."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = {"start": now - 3 * SECOND, "end": now + 3 * SECOND}
+    job = JobSpec.model_validate(
+        {
+            "job_id": f"open-candle-{secrets.token_hex(3)}",
+            "endpoint": "klines",
+            "params": {"symbol": "BTCUSDT", "interval": "1s"},
+            "window": window,
+            "landing_prefix": f"tests/{harness.prefix}",
+        }
+    )
+    harness.queue.enqueue(job)
+    harness.start_worker()
+    status = harness.wait(job.job_id)
+    assert status.state is JobState.SUCCEEDED, status.error
+    manifest = harness.manifest(status)
+    assert manifest is not None
+    rows = harness.landed_rows(manifest)
+    start_ms = int(window["start"].timestamp() * 1000)
+    assert [row[0] for row in rows] == [start_ms + i * 1000 for i in range(6)]  # the six seconds closing in it
+    assert all(row[8] == 20 for row in rows)  # every kline whole: ten aggregate trades of two, none partial
+    asked = [request.params["startTime"] for request in harness.served()]
+    assert len(asked) > len(set(asked)), "the page holding the open kline was not asked again"
+    assert "holds a row closing at" in harness.logs()
+
+    pages = harness.page_bodies(manifest)
+    harness.queue.enqueue(job, rerun=True)
+    rerun = harness.wait(job.job_id)
+    assert rerun.state is JobState.SUCCEEDED, rerun.error
+    again = harness.manifest(rerun)
+    assert again is not None and again.finished_at != manifest.finished_at  # crawled anew
+    assert again is not None and harness.page_bodies(again) == pages
+
+
 def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
     lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
@@ -204,7 +248,7 @@ def test_three_workers_on_one_budget_get_no_429(lake_settings: LakeSettings, tmp
     endpoints_file.write_text(yaml.safe_dump(endpoints))
     config = SimulatorConfig(weight_limit=limit, window_seconds=window)
     with harness_for(lake_settings, tmp_path, config) as harness:
-        jobs = [harness.klines_job(minutes=2000, job_id=f"budget-{i}") for i in range(36)]  # 3 pages, weight 6 each
+        jobs = [harness.klines_job(minutes=2500, job_id=f"budget-{i}") for i in range(36)]  # 3 pages, weight 6 each
         for job in jobs:
             harness.queue.enqueue(job)
         for _ in range(3):
