@@ -136,7 +136,7 @@ query Failure($runId: ID!) {
         ... on MessageEvent { message }
         ... on ExecutionStepFailureEvent { error { message causes { message } } }
         ... on RunFailureEvent { message }
-        ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success description } }
       }
     }
   }
@@ -158,6 +158,7 @@ def failure_message(data: dict[str, Any]) -> str:
             messages.append(event.get("message", ""))
     failed_checks = [
         f"check {e['evaluation']['checkName']} failed"
+        + (f": {e['evaluation']['description']}" if e["evaluation"].get("description") else "")
         for e in events
         if e["__typename"] == "AssetCheckEvaluationEvent" and not e["evaluation"]["success"]
     ]

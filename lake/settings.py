@@ -375,6 +375,15 @@ class PartitionSettings(_Section):
         return self
 
 
+class SlaSettings(_Section):
+    """The landing SLA monitor (the `slots_on_time` check on landing.signals): a slot is due once its end is
+    grace_minutes past, and the monitor looks back lookback_minutes for due slots without their signals."""
+
+    grace_minutes: int = Field(default=10, ge=0, le=1440)
+    # Bounded: the check reads the signals of this span, and names at most a page of missing slots.
+    lookback_minutes: int = Field(default=1440, ge=1, le=7 * 1440)
+
+
 class HistorySettings(_Section):
     """History before the slot partitions (lake_assets/defs/history): one partition a month, so years of
     1-minute data are ~100 Dagster keys, and a backfill of any range is one run and one Spark submit."""
@@ -437,6 +446,7 @@ class LakeSettings(BaseSettings):
     dagster: DagsterSettings = DagsterSettings()
     airflow: AirflowSettings = AirflowSettings()
     partitions: PartitionSettings = PartitionSettings()
+    sla: SlaSettings = SlaSettings()
     history: HistorySettings = HistorySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     docker: DockerSettings = DockerSettings()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lake_assets.partitions import BATCHED_TAG
+from lake_contracts import checks
 from lake_contracts.slots import cron_for
 
 # The bridge DAGs live beside the DAG factory they import, in the Airflow side of the repository.
@@ -67,6 +68,12 @@ PIPELINES = (
 )
 
 
+# The SLA monitor's DAG: every slot, one Dagster run of the monitors alone (lake_contracts.checks.MONITORS);
+# a due slot without its signals fails the task, its message naming the slots. No retries: the next run checks.
+SLA_DAG = "landing_sla_v1"
+SLA_TASK = "slots_on_time"
+
+
 def pipeline_specs() -> list[dict[str, Any]]:
     from lake_assets.context import SETTINGS
     from lake_assets.definitions import defs
@@ -109,11 +116,41 @@ def pipeline_specs() -> list[dict[str, Any]]:
                 "tasks": tasks,
             }
         )
+    monitors = sorted(
+        [list(check.asset_key.path), check.name]
+        for key in graph.get_all_asset_keys()
+        for check in graph.get(key).check_keys
+        if check.name in checks.MONITORS
+    )
+    specs.append(
+        {
+            "dag_id": SLA_DAG,
+            "description": "the SLA monitor: every due slot has its signals (fails naming the slots that do not)",
+            "doc_md": "Generated bridge: runs the monitors "
+            f"{', '.join(name for _, name in monitors)} in `{LOCATION}` every slot, on their own.",
+            "location": LOCATION,
+            "cron": cron_for(cadence),
+            "cadence_minutes": cadence,
+            "start": SETTINGS.partitions.start.isoformat(),
+            "catchup": False,
+            "max_active_runs": 1,
+            "retries": 0,
+            "retry_delay_seconds": 30,
+            "tags": sorted(["lake", "dagster-bridge", "sla"]),
+            "tasks": [{"task_id": SLA_TASK, "asset_keys": [], "check_keys": monitors, "partitioned": False}],
+        }
+    )
     return specs
 
 
 def _checks(graph: Any, keys: list[Any]) -> list[list[Any]]:
-    return sorted([list(check.asset_key.path), check.name] for key in keys for check in graph.get(key).check_keys)
+    """The checks a run of these assets carries: all of theirs but the monitors, which have their own DAG."""
+    return sorted(
+        [list(check.asset_key.path), check.name]
+        for key in keys
+        for check in graph.get(key).check_keys
+        if check.name not in checks.MONITORS
+    )
 
 
 def _slot_task(graph: Any, ordered: list[Any]) -> dict[str, Any]:
@@ -175,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     target.write_text(content)
-    print(f"wrote {target} ({len(PIPELINES)} DAGs)")
+    print(f"wrote {target} ({len(PIPELINES) + 1} DAGs)")
     return 0
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 
 from lake_assets.defs import hello, history, maintenance, scraper, seed
 from lake_assets.resources import all_resources
+from lake_contracts import checks
 
 defs = dg.Definitions.merge(
     hello.defs,
@@ -26,10 +27,12 @@ defs = dg.Definitions.merge(
 
 
 def checks_for(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """The checks that target any of `assets`, to materialise alongside them."""
+    """The checks that target any of `assets`, to materialise alongside them (not the monitors, which run on
+    their own schedule)."""
     keys = {key for asset in assets for key in asset.keys}
     return [
         check
         for check in defs.asset_checks or []
-        if isinstance(check, dg.AssetChecksDefinition) and any(key.asset_key in keys for key in check.check_keys)
+        if isinstance(check, dg.AssetChecksDefinition)
+        and any(key.asset_key in keys and key.name not in checks.MONITORS for key in check.check_keys)
     ]

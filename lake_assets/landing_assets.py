@@ -15,10 +15,11 @@ asset is retried alone and nothing is crawled again.
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from lake.settings import LakeSettings
 from lake.signals import LandingIncompleteError, Signal, publish_batch, read_signal
 from lake.tables import SIGNALS
 from lake_assets.null_partition_check import null_partition_check
@@ -26,13 +27,14 @@ from lake_assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
 from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
 from lake_contracts import checks, tables
-from lake_contracts.slots import Slot
+from lake_contracts.slots import Slot, slot_containing
 from lake_contracts.transforms import TRANSFORMS, TypedTransform
 from scrapworker.endpoints import EndpointCatalog
 from scrapworker.landings import Landing, manifest_key
 from scrapworker.protocol import JobSpec, JobState
 
 Window = tuple[datetime, datetime]
+MAX_LISTED_SLOTS = 500  # missing slots listed in a check's metadata; the count is always whole
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Grain:
     signal_batch: int = 10_000
     typed_tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Live slots fall due as time passes: the grain carries the SLA monitor (slots_on_time) on its signals.
+    monitored: bool = False
 
     def key(self, *parts: str) -> dg.AssetKey:
         return dg.AssetKey([*self.key_prefix, *parts])
@@ -271,21 +275,78 @@ def signal_checks(grain: Grain, signals: dg.AssetsDefinition) -> list[dg.AssetCh
     return [null_partition_check(signals, SIGNALS.identifier), signals_complete, landing_matches_signal]
 
 
+def due_windows(grain: Grain, settings: LakeSettings, now: datetime) -> list[Window]:
+    """The grain's windows that are due at `now`: ended more than the grace ago, within the lookback, and
+    not before the first slot."""
+    due_by = now - timedelta(minutes=settings.sla.grace_minutes)
+    first = max(settings.partitions.start, due_by - timedelta(minutes=settings.sla.lookback_minutes))
+    slot = slot_containing(first, settings.partitions.cadence_minutes)
+    first = slot.start if slot.start >= first else slot.end  # the first whole slot of the lookback
+    return [window for window in grain.windows(first, due_by) if window[1] <= due_by]
+
+
+def slots_on_time_check(grain: Grain, signals: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """The SLA monitor: every due slot has a signal for each of its landing jobs. Blocking with severity ERROR,
+    so the run that evaluates it fails, and the bridge DAG that runs it fails in Airflow naming the slots."""
+
+    @dg.asset_check(
+        asset=signals,
+        name=checks.SLOTS_ON_TIME,
+        blocking=True,
+        description="Every slot that ended more than LAKE_SLA__GRACE_MINUTES ago (looking back "
+        "LAKE_SLA__LOOKBACK_MINUTES) has a signal for each landing job; fails naming the slots that do not.",
+    )
+    def slots_on_time(queue: QueueResource, catalog: CatalogResource) -> dg.AssetCheckResult:
+        now = datetime.now(UTC)
+        due = due_windows(grain, catalog.settings, now)
+        expected = grain.jobs(due, queue.endpoints())
+        present: set[str] = set()
+        lake_catalog = catalog.catalog()
+        if expected and lake_catalog.table_exists(SIGNALS.identifier):  # no table yet: nothing has landed
+            table = lake_catalog.load_table(SIGNALS.identifier)
+            scan = table.scan(row_filter=f"ds >= '{expected[0][0].ds}'", selected_fields=("job_id",))
+            present = set(scan.to_arrow().column("job_id").to_pylist())
+        missing: dict[str, int] = {}
+        for slot, spec in expected:
+            if spec.job_id not in present:
+                missing[slot.key] = missing.get(slot.key, 0) + 1
+        jobs_per_slot = len(expected) // len(due) if due else 0
+        shown = ", ".join(f"{key} ({count}/{jobs_per_slot} jobs)" for key, count in list(missing.items())[:20])
+        more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        return dg.AssetCheckResult(
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{len(missing)} of {len(due)} due slot(s) have no signal: {shown}{more}"
+            if missing
+            else f"all {len(due)} due slot(s) landed",
+            metadata={
+                "due_slots": len(due),
+                "due_by": (now - timedelta(minutes=catalog.settings.sla.grace_minutes)).isoformat(timespec="seconds"),
+                "missing_slots": dg.MetadataValue.json(list(missing)[:MAX_LISTED_SLOTS]),
+                "missing_jobs": sum(missing.values()),
+            },
+        )
+
+    return slots_on_time
+
+
 @dataclass(frozen=True)
 class GrainAssets:
-    """Everything one grain defines: a raw asset per landing, the signals, a typed asset per transform."""
+    """Everything one grain defines: a raw asset per landing, the signals, a typed asset per transform, the
+    checks that run with them, and the monitors that run on their own schedule (lake_contracts.checks)."""
 
     raw: list[dg.AssetsDefinition]
     signals: dg.AssetsDefinition
     typed: dict[str, dg.AssetsDefinition]  # by transform name
     checks: list[dg.AssetChecksDefinition]
+    monitors: list[dg.AssetChecksDefinition] = field(default_factory=list)
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
         return [*self.raw, self.signals, *self.typed.values()]
 
     def definitions(self) -> dg.Definitions:
-        return dg.Definitions(assets=self.assets, asset_checks=self.checks)
+        return dg.Definitions(assets=self.assets, asset_checks=[*self.checks, *self.monitors])
 
 
 def grain_assets(grain: Grain) -> GrainAssets:
@@ -296,4 +357,5 @@ def grain_assets(grain: Grain) -> GrainAssets:
         signals=signals,
         typed={name: typed_asset(grain, TRANSFORMS[name]) for name in typed_names},
         checks=signal_checks(grain, signals),
+        monitors=[slots_on_time_check(grain, signals)] if grain.monitored else [],
     )

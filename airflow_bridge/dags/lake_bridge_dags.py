@@ -324,6 +324,40 @@ PIPELINES = json.loads(
     ]
    }
   ]
+ },
+ {
+  "cadence_minutes": 15,
+  "catchup": false,
+  "cron": "*/15 * * * *",
+  "dag_id": "landing_sla_v1",
+  "description": "the SLA monitor: every due slot has its signals (fails naming the slots that do not)",
+  "doc_md": "Generated bridge: runs the monitors slots_on_time in `lake_assets` every slot, on their own.",
+  "location": "lake_assets",
+  "max_active_runs": 1,
+  "retries": 0,
+  "retry_delay_seconds": 30,
+  "start": "2026-11-01T00:00:00+00:00",
+  "tags": [
+   "dagster-bridge",
+   "lake",
+   "sla"
+  ],
+  "tasks": [
+   {
+    "asset_keys": [],
+    "check_keys": [
+     [
+      [
+       "landing",
+       "signals"
+      ],
+      "slots_on_time"
+     ]
+    ],
+    "partitioned": false,
+    "task_id": "slots_on_time"
+   }
+  ]
  }
 ]
 """

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -451,6 +452,28 @@ def test_a_failing_dagster_run_fails_the_airflow_task(airflow_home: tuple[Path, 
     assert "new_state=up_for_retry" in output, output[-3000:]
     assert "DagsterRunError: Dagster run failure" in output and "is not complete: no manifest" in output
     assert "/runs/" in output  # the link to the failed run
+
+
+def test_the_sla_monitor_fails_its_airflow_task_naming_the_missing_slots(
+    airflow_home: tuple[Path, dict[str, str]], hook: DagsterHook
+) -> None:
+    _, env = airflow_home
+    # The last day's slots at this cadence have no signals in this stack but the few the tests landed: the
+    # monitor's Dagster run (the check alone) fails, and so does the Airflow task, naming the slots.
+    run = subprocess.run(
+        [str(BIN / "airflow"), "tasks", "test", "landing_sla_v1", "slots_on_time", "2026-11-07T00:10:00+00:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = run.stdout + run.stderr
+    assert "new_state=failed" in output, output[-3000:]
+    assert re.search(r"check slots_on_time failed: \d+ of \d+ due slot\(s\) have no signal: 20\d\d-", output), output[
+        -3000:
+    ]
+    [monitor] = hook.runs_tagged({"airflow/dag_id": "landing_sla_v1"})
+    assert monitor["status"] == "FAILURE" and _check_evaluations(hook, monitor["runId"]) == 1  # the check alone
 
 
 def test_a_retry_attaches_to_the_run_instead_of_launching_another(hook: DagsterHook) -> None:

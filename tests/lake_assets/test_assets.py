@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
+import secrets
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+import requests
 
 from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
@@ -27,13 +31,14 @@ from lake_assets.context import LANDINGS, SETTINGS
 from lake_assets.definitions import defs
 from lake_assets.defs.hello.assets import hello
 from lake_assets.defs.history import HISTORY, MONTHS, months
-from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, signals
+from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, SCRAPER, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
 from lake_assets.landing_assets import grain_assets
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from lake_assets.resources import SparkResource, all_resources
 from lake_assets.wap import table_pool
 from lake_tools.stack import Stack
+from market_sim import MarketSimulator
 from scrapworker.endpoints import catalog_for
 from scrapworker.landings import BUILTIN_LANDINGS, load_landings
 from scrapworker.protocol import JobState
@@ -353,6 +358,144 @@ def test_a_month_of_history_for_a_configured_symbol_lands_in_the_same_tables_in_
     assert history_jobs == sorted(
         f"binance.klines.{p['symbol']}-1m.20261001T0000-20261101T0000" for p in landings[0].param_sets
     )
+
+
+@pytest.mark.spark
+def test_a_daily_kline_in_utc_plus_8_lands_and_types_with_the_exchange_s_boundaries(
+    dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, simulator: MarketSimulator,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A configured landing of 1d klines at timeZone 8: the day opens at 16:00 UTC, so the slot ending at 16:00
+    lands the day that closes then, the slot after lands nothing, and the typed row is the exchange's day."""
+    path = tmp_path / "landings.yaml"
+    path.write_text(
+        "version: 1\nlandings:\n  binance_klines_1d_utc8:\n    endpoint: klines\n    prefix: binance\n"
+        "    params: {interval: 1d, timeZone: '8'}\n    for_each: {symbol: [SOLUSDT]}\n    typed: klines\n"
+    )
+    landings = load_landings(catalog_for(lake_settings.crawler), path)
+    assets = grain_assets(dataclasses.replace(SCRAPER, landings=landings))
+    minutes = SETTINGS.partitions.cadence_minutes
+    closes_at = datetime(2026, 11, 2, 16, tzinfo=UTC)  # midnight of 3 November in UTC+8
+
+    def run(slot_start: datetime) -> dg.ExecuteInProcessResult:
+        result = dg.materialize(
+            [*assets.assets, *assets.checks],
+            partition_key=slot_start.strftime("%Y-%m-%d-%H:%M"),
+            resources=all_resources(env_file=str(dagster_env)),
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config=QUIET,
+        )
+        assert result.success and all(check_results(result).values()), check_results(result)
+        return result
+
+    landed = run(closes_at - timedelta(minutes=minutes))
+    assert metadata(landed, "raw_binance_klines_1d_utc8")["records"] == 1
+    after = run(closes_at)
+    assert metadata(after, "raw_binance_klines_1d_utc8")["records"] == 0  # the next day closes a day later
+    typed = (
+        open_catalog(lake_settings)
+        .load_table("market.klines")
+        .scan(row_filter="symbol == 'SOLUSDT' AND interval == '1d'")
+        .to_arrow()
+        .to_pylist()
+    )
+    day_ms = int((closes_at - timedelta(days=1)).timestamp() * 1000)
+    [exchange] = requests.get(
+        simulator.base_url + "/api/v3/klines",
+        params={"symbol": "SOLUSDT", "interval": "1d", "timeZone": "8", "startTime": day_ms, "limit": 1},
+        timeout=5,
+    ).json()
+    assert [(row["open_time"], row["close_time"]) for row in typed] == [
+        (closes_at - timedelta(days=1), closes_at - timedelta(milliseconds=1))
+    ]
+    assert exchange[0] == day_ms
+    assert (typed[0]["close"], typed[0]["trades"]) == (Decimal(exchange[4]), exchange[8])  # the exchange's day
+
+
+def test_the_sla_monitor_names_exactly_the_slots_a_stopped_crawler_missed_and_clears_after_a_backfill(
+    stack: Stack, simulator: MarketSimulator, lake_settings: LakeSettings, tmp_path: Path
+) -> None:
+    """Slots S0..S2 are due, the slot after them is not yet (its end is within the grace). S0 lands; the crawler
+    stops, so S1 and S2 do not: the monitor fails naming exactly those two. A backfill with the crawler back
+    lands them, and the monitor passes."""
+    now = datetime.now(UTC)
+    minutes = SETTINGS.partitions.cadence_minutes
+    boundary = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % minutes)
+    # A grace that puts `due by` mid-slot for a while: the slot ending at `boundary` stays not yet due.
+    grace = int((now - boundary).total_seconds() // 60) + minutes // 2
+    first = boundary - 4 * timedelta(minutes=minutes)
+    slots = [first + i * timedelta(minutes=minutes) for i in range(3)]
+    keys = [slot.strftime("%Y-%m-%d-%H:%M") for slot in slots]
+    prefix = f"scrapworker-sla-{secrets.token_hex(3)}"
+    env_file = tmp_path / "sla.env"
+    env_file.write_text(
+        stack.env_file.read_text()
+        + f"LAKE_QUEUE__PREFIX={prefix}\nLAKE_CRAWLER__BASE_URLS={json.dumps({'binance': simulator.base_url})}\n"
+        + f"LAKE_PARTITIONS__START={first.isoformat()}\nLAKE_SLA__GRACE_MINUTES={grace}\n"
+    )
+    landings_file = tmp_path / "landings.yaml"  # a landing of its own: its job ids are no other test's
+    landings_file.write_text(
+        f"version: 1\nlandings:\n  sla_klines:\n    endpoint: klines\n    prefix: sla-{secrets.token_hex(3)}\n"
+        "    params: {interval: 1m}\n    for_each: {symbol: [BTCUSDT]}\n"
+    )
+    assets = grain_assets(
+        dataclasses.replace(SCRAPER, landings=load_landings(catalog_for(lake_settings.crawler), landings_file))
+    )
+    monitor = dg.Definitions(
+        assets=assets.assets,
+        asset_checks=assets.monitors,
+        jobs=[dg.define_asset_job("sla", selection=dg.AssetSelection.checks(*assets.monitors))],
+        resources=all_resources(env_file=str(env_file)),
+    ).resolve_job_def("sla")
+
+    def land(**kwargs: Any) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*assets.assets, *assets.checks],
+            resources=all_resources(env_file=str(env_file)),
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={**QUIET, "ops": {"raw_sla_klines": {"config": {"wait_seconds": 5}}}},
+            raise_on_error=False,
+            **kwargs,
+        )
+
+    def sla() -> dg.AssetCheckEvaluation:
+        [evaluation] = monitor.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        ).get_asset_check_evaluations()
+        return evaluation
+
+    def crawler() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "scrapworker"), "run"],
+            env=clean_environ(LAKE_ENV_FILE=str(env_file)),
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "worker.log").open("ab"),
+        )
+
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+    worker = crawler()
+    try:
+        assert land(partition_key=keys[0]).success
+    finally:
+        stop(worker)
+    assert not any(land(partition_key=key).success for key in keys[1:])  # the crawler is down: nothing lands
+
+    missed = sla()
+    assert not missed.passed and missed.severity is dg.AssetCheckSeverity.ERROR
+    assert missed.metadata["missing_slots"].value == keys[1:]
+    assert missed.metadata["due_slots"].value == 3
+    assert missed.description == f"2 of 3 due slot(s) have no signal: {keys[1]} (1/1 jobs), {keys[2]} (1/1 jobs)"
+
+    worker = crawler()
+    try:
+        assert land(tags={RANGE_START_TAG: keys[1], RANGE_END_TAG: keys[2]}).success  # the backfill, one run
+    finally:
+        stop(worker)
+    cleared = sla()
+    assert cleared.passed and cleared.metadata["missing_slots"].value == []
 
 
 @pytest.mark.spark

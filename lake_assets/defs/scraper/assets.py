@@ -21,9 +21,11 @@ SCRAPER = Grain(
     wait_seconds=900.0,
     # Airflow runs the typed tables every LAKE_PARTITIONS__TYPED_EVERY_MINUTES over the slots landed since.
     typed_tags={BATCHED_TAG: "typed_every_minutes"},
+    monitored=True,
 )
 ASSETS = grain_assets(SCRAPER)
 RAW_LANDINGS = ASSETS.raw
 signals = ASSETS.signals
 TYPED = ASSETS.typed
 CHECKS = ASSETS.checks
+MONITORS = ASSETS.monitors
