@@ -116,18 +116,18 @@ def pipeline_specs() -> list[dict[str, Any]]:
                 "tasks": tasks,
             }
         )
-    monitors = sorted(
-        [list(check.asset_key.path), check.name]
-        for key in graph.get_all_asset_keys()
-        for check in graph.get(key).check_keys
-        if check.name in checks.MONITORS
+    monitor_keys = sorted(
+        (check for key in graph.get_all_asset_keys() for check in graph.get(key).check_keys),
+        key=lambda check: (check.asset_key.path, check.name),
     )
+    monitors = [[list(c.asset_key.path), c.name] for c in monitor_keys if c.name in checks.MONITORS]
     specs.append(
         {
             "dag_id": SLA_DAG,
             "description": "the SLA monitor: every due slot has its signals (fails naming the slots that do not)",
             "doc_md": "Generated bridge: runs the monitors "
-            f"{', '.join(name for _, name in monitors)} in `{LOCATION}` every slot, on their own.",
+            f"{', '.join(c.name for c in monitor_keys if c.name in checks.MONITORS)} in `{LOCATION}` every slot, "
+            "on their own.",
             "location": LOCATION,
             "cron": cron_for(cadence),
             "cadence_minutes": cadence,
