@@ -6,11 +6,18 @@
 
 import dagster as dg
 
-from lake_assets.defs.scraper.assets import ASSETS, MONITORS
+from lake_assets.defs.scraper.assets import ASSETS, MINUTES, MONITORS
+from lake_contracts.slots import cron_for
 
-SLA_JOB = "landing_sla"
+sla_job = dg.define_asset_job("landing_sla", selection=dg.AssetSelection.checks(*MONITORS))
 
-defs = dg.Definitions.merge(
-    ASSETS.definitions(),
-    dg.Definitions(jobs=[dg.define_asset_job(SLA_JOB, selection=dg.AssetSelection.checks(*MONITORS))]),
+# Stopped by default: Airflow is the scheduler (the bridge DAG landing_sla_v1 runs the same check).
+# A Dagster-only deployment turns this schedule on instead.
+sla_schedule = dg.ScheduleDefinition(
+    job=sla_job,
+    cron_schedule=cron_for(MINUTES),
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
 )
+
+defs = dg.Definitions.merge(ASSETS.definitions(), dg.Definitions(jobs=[sla_job], schedules=[sla_schedule]))
