@@ -115,7 +115,9 @@ def test_dagbag_imports_the_generated_folder_without_dagster(tmp_path: Path) -> 
         "scraper_pipeline_v1",
         "scraper_typed_v1",
         "lake_maintenance_v1",
+        "landing_sla_v1",
     }
+    assert found["dags"]["landing_sla_v1"]["tasks"] == ["slots_on_time"]  # the SLA monitor, on its own
     # A slot is ONE task and one Dagster run for the whole chain; the typed table runs on its own schedule.
     scraper, typed = found["dags"]["scraper_pipeline_v1"], found["dags"]["scraper_typed_v1"]
     assert scraper["timetable"] == "CronDataIntervalTimetable" and scraper["catchup"] is False
