@@ -398,6 +398,18 @@ def _dags_test(env: dict[str, str], dag_id: str, logical_date: str) -> str:
     return run.stdout + run.stderr
 
 
+def _tasks_test(env: dict[str, str], dag_id: str, task_id: str, logical_date: str) -> str:
+    """`airflow tasks test`'s output; it exits 0 whatever the task did, so the output is what tells."""
+    run = subprocess.run(
+        [str(BIN / "airflow"), "tasks", "test", dag_id, task_id, logical_date],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return run.stdout + run.stderr
+
+
 def _check_evaluations(hook: DagsterHook, run_id: str) -> int:
     events = hook.query(
         "query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events { __typename } } } }",
@@ -442,14 +454,7 @@ def test_airflow_dags_test_runs_the_scraper_pipeline_through_dagster(
 def test_a_failing_dagster_run_fails_the_airflow_task(airflow_home: tuple[Path, dict[str, str]]) -> None:
     _, env = airflow_home
     # No landing exists for these slots: the klines Spark job refuses to run, so the Dagster run fails.
-    run = subprocess.run(
-        [str(BIN / "airflow"), "tasks", "test", "scraper_typed_v1", "materialize", "2026-11-07T00:10:00+00:00"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = run.stdout + run.stderr
+    output = _tasks_test(env, "scraper_typed_v1", "materialize", "2026-11-07T00:10:00+00:00")
     # `airflow tasks test` exits 0 whatever the task did; the task's own state tells.
     assert "new_state=up_for_retry" in output, output[-3000:]
     assert "DagsterRunError: Dagster run failure" in output and "is not complete: no manifest" in output
@@ -462,14 +467,7 @@ def test_the_sla_monitor_fails_its_airflow_task_naming_the_missing_slots(
     _, env = airflow_home
     # The last day's slots at this cadence have no signals in this stack but the few the tests landed: the
     # monitor's Dagster run (the check alone) fails, and so does the Airflow task, naming the slots.
-    run = subprocess.run(
-        [str(BIN / "airflow"), "tasks", "test", "landing_sla_v1", "slots_on_time", "2026-11-07T00:10:00+00:00"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = run.stdout + run.stderr
+    output = _tasks_test(env, "landing_sla_v1", "slots_on_time", "2026-11-07T00:10:00+00:00")
     assert "new_state=failed" in output, output[-3000:]
     assert re.search(r"check slots_on_time failed: \d+ of \d+ due slot\(s\) have no signal: 20\d\d-", output), output[
         -3000:

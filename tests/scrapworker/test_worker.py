@@ -109,6 +109,16 @@ class Harness:
                     break  # every worker has exited: nobody will finish the job
         pytest.fail(f"job {job_id} did not finish; worker logs:\n{self.logs()[-4000:]}")
 
+    def land(self, job: JobSpec) -> tuple[JobStatus, Manifest]:
+        """Queue the job, start a worker, and return its status and manifest once it has succeeded."""
+        self.queue.enqueue(job)
+        self.start_worker()
+        status = self.wait(job.job_id)
+        assert status.state is JobState.SUCCEEDED, status.error
+        manifest = self.manifest(status)
+        assert manifest is not None
+        return status, manifest
+
     def manifest(self, status: JobStatus) -> Manifest | None:
         return read_manifest(self.s3, self.settings.s3.raw_bucket, status.outputs.get("manifest_key", "-"))
 
@@ -157,14 +167,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def test_a_multi_page_window_lands_every_page_exactly_once(harness: Harness) -> None:
-    job = harness.klines_job(minutes=2500)  # 1000 + 1000 + 500 one-minute klines
-    harness.queue.enqueue(job)
-    harness.start_worker()
-    status = harness.wait(job.job_id)
-    assert status.state is JobState.SUCCEEDED, status.error
-
-    manifest = harness.manifest(status)
-    assert manifest is not None
+    status, manifest = harness.land(harness.klines_job(minutes=2500))  # 1000 + 1000 + 500 one-minute klines
     served = harness.served()
     assert manifest.page_count == len(served) == 3
     assert manifest.records == sum(r.rows for r in served) == 2500
@@ -189,12 +192,7 @@ def test_a_kline_still_open_at_the_exchange_never_lands_and_a_recrawl_is_byte_id
             "landing_prefix": f"tests/{harness.prefix}",
         }
     )
-    harness.queue.enqueue(job)
-    harness.start_worker()
-    status = harness.wait(job.job_id)
-    assert status.state is JobState.SUCCEEDED, status.error
-    manifest = harness.manifest(status)
-    assert manifest is not None
+    _, manifest = harness.land(job)
     rows = harness.landed_rows(manifest)
     start_ms = int(window["start"].timestamp() * 1000)
     assert [row[0] for row in rows] == [start_ms + i * 1000 for i in range(6)]  # the six seconds closing in it
@@ -209,7 +207,7 @@ def test_a_kline_still_open_at_the_exchange_never_lands_and_a_recrawl_is_byte_id
     assert rerun.state is JobState.SUCCEEDED, rerun.error
     again = harness.manifest(rerun)
     assert again is not None and again.finished_at != manifest.finished_at  # crawled anew
-    assert again is not None and harness.page_bodies(again) == pages
+    assert harness.page_bodies(again) == pages
 
 
 def test_a_killed_worker_s_job_is_completed_by_another_after_the_lease_expires(
