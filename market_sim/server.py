@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,12 @@ class _SimulatorServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    @override
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exception(), ConnectionError):
+            return  # a client that hangs up mid-request (a crawler stopped, a timeout) is not the server's error
+        super().handle_error(request, client_address)
 
     def cut_connections(self) -> None:
         with self._connections_lock:

@@ -8,6 +8,8 @@ import math
 import re
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -696,6 +698,19 @@ def test_stats_count_statuses_weight_and_rows(start_simulator: StartSimulator) -
     assert len(simulator.stats().requests) == 5
     simulator.reset_stats()
     assert simulator.stats().requests == []
+
+
+def test_a_client_hanging_up_mid_request_is_not_an_error(
+    simulator: MarketSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, port = simulator.base_url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)))
+    client.sendall(b"GET /api/v3/ping HTTP/1.1\r\nHost: x\r\n")  # half a request, then a reset
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    time.sleep(0.2)
+    assert get(simulator, PING).status_code == 200
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_base_url_and_restart() -> None:
