@@ -67,23 +67,33 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest],
             [], StructType([StructField("manifest", StringType()), StructField("row", ArrayType(StringType()))])
         )
     pages = spark.read.format("binaryFile").load([path for path, _, _ in expected])
-    # Cached: the checksum check, the record count and the job's write all read it; S3 is read once.
-    checked = (
+    # One pass over the pages: each is read from S3, checksummed and parsed once, and the parsed rows are cached;
+    # the checks below and the job's write all read the cache (no page is read or parsed a second time).
+    parsed = (
         spark.createDataFrame(expected, EXPECTED_PAGES)
-        .join(pages.select("path", F.sha2("content", 256).alias("actual"), "content"), "path", "left")
+        .join(
+            pages.select(
+                "path",
+                F.sha2("content", 256).alias("actual"),
+                F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS).alias("rows"),
+            ),
+            "path",
+            "left",
+        )
         .cache()
     )
-    bad = (
-        checked.where(F.col("actual").isNull() | (F.col("actual") != F.col("sha256"))).select("path").limit(1).collect()
-    )
-    if bad:
-        raise JobInputError(f"page {bad[0]['path']} is missing or does not match its manifest checksum")
-    rows = checked.select("manifest", F.explode(F.from_json(F.decode("content", "UTF-8"), PAGE_ROWS)).alias("row"))
-    # Both checks in one pass over the pages: each landing's record count and its shortest row.
-    stats = rows.groupBy("manifest").agg(F.count("*").alias("count"), F.min(F.size("row")).alias("fields"))
-    found = {row["manifest"]: (row["count"], row["fields"]) for row in stats.collect()}
+    per_landing = parsed.groupBy("manifest").agg(
+        F.sum(F.size("rows")).alias("count"),
+        F.min(F.array_min(F.transform("rows", F.size))).alias("fields"),  # the shortest row, without exploding
+        F.max(F.when(F.col("actual").isNull() | (F.col("actual") != F.col("sha256")), F.col("path"))).alias("bad"),
+    )  # bad: a page missing from S3, or not the bytes its manifest hashed
+    found = {row["manifest"]: (row["count"], row["fields"], row["bad"]) for row in per_landing.collect()}
+    for key in manifests:
+        if found.get(key, (0, None, None))[2] is not None:
+            raise JobInputError(f"page {found[key][2]} is missing or does not match its manifest checksum")
+    rows = parsed.select("manifest", F.explode("rows").alias("row"))
     for key, manifest in manifests.items():
-        count, fields = found.get(key, (0, None))
+        count, fields, _ = found.get(key, (0, None, None))
         if count != manifest.records:
             raise JobInputError(f"{key}: manifest says {manifest.records} records, pages hold {count}")
         if fields is not None and fields < min_fields:
