@@ -11,7 +11,9 @@ their checks) and prints:
   - each stage's time, rows/s, the weight used against the budget over the crawl, and the 429/418s;
   - the budget-bound minimum: the weight the rows need (one request per 1000 klines) at the budget's
     sustained rate; the crawl (target <= 1.2x) and the whole load (target <= 2x) against it;
-  - the rows in market.klines against the simulator's (every minute of the range, per symbol).
+  - the rows in market.klines against the simulator's (every minute of the range, per symbol);
+  - the landed year typed again by one spark-submit into a table of its own, twice: into empty days (the
+    append path, target <= 30 s) and over the days it now holds (the MERGE path).
 Then dlt (installed in the benchmark's own venv, $LAKE_BENCH_DLT_VENV or .cache/dlt-venv, never a
 project dependency) loads the same rows from a fresh simulator with the same budget into an Iceberg
 table (its filesystem destination, table_format="iceberg", on the same SeaweedFS), and the ratio is
@@ -133,7 +135,9 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
     used, allowed = sum(weights), args.limit * len(weights)
     share = used / max(1, allowed)
     rows = open_catalog(settings).load_table("market.klines").scan(selected_fields=("symbol",)).to_arrow().num_rows
+    retype = typing_paths(settings, meta["history/raw_binance_klines"]["manifest_keys"])
     return {
+        "retype": retype,
         "whole": whole,
         "crawl_step": meta["history/raw_binance_klines"]["duration_s"],
         "crawl_span": crawl_end - crawl_start,
@@ -151,6 +155,22 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
         "checks": checks,
         "keys": keys,
     }
+
+
+def typing_paths(settings: Any, manifest_keys: list[str]) -> dict[str, float]:
+    """The landed year typed again in one spark-submit each, outside Dagster, into a table of its own: first
+    into days it holds none of (the append path), then the same landings again (every day held: MERGE)."""
+    from lake.spark_submit import submit
+
+    table = "market.bench_klines_typing"
+    args = ["--table", table] + [arg for key in manifest_keys for arg in ("--manifest", key)]
+    timings = {}
+    for path in ("append", "merge"):
+        started = time.monotonic()
+        submit(settings, "klines_transform", args)
+        timings[path] = time.monotonic() - started
+    open_catalog(settings).drop_table(table)
+    return timings
 
 
 def theirs(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -> dict[str, Any]:
@@ -215,6 +235,12 @@ def report(
     line("signals", f"{us['signals_step']:.1f} s, {us['signal_commits']} commit(s)")
     typed = us["whole"] - us["crawl_step"] - us["signals_step"]
     line("typed + checks", f"{typed:.1f} s (one Spark submit, write-audit-publish; with Dagster's own steps)")
+    retype = us["retype"]
+    line(
+        "typing the year again",
+        f"one submit each: {retype['append']:.1f} s into empty days (append; <= 30 s), "
+        f"{retype['merge']:.1f} s over held days (MERGE)",
+    )
     line("whole load", f"{us['whole']:.1f} s = {us['whole'] / minimum:.2f}x the minimum (<= 2x)")
     line("rows/s", f"{us['typed_rows'] / us['whole']:,.0f} (whole load)")
     line("budget use", f"{us['used']}/{us['allowed']} weight in full windows = {us['share']:.1%} (>= 90 %)")

@@ -5,8 +5,10 @@ file or more per slot and symbol: ~100k tiny files a year per symbol at one-minu
 slows every query plan. Day partitions bound that to one partition per day; each slot's write touches
 one partition (two across midnight), and the maintenance job compacts the small files slots leave.
 
-Idempotent per window: rows are MERGEd on (symbol, interval, open_time), so re-running a window
-updates the same rows instead of adding copies.
+Idempotent per window: rows of a day the table already holds for their (symbol, interval) are MERGEd on
+(symbol, interval, open_time), so re-running a window updates the same rows instead of adding copies.
+Rows of days the table holds none of (a first load, history) are appended: there is nothing to match, and
+MERGE would still join every incoming row against the table to find that out.
 
     spark-submit ... jobs/klines_transform.py --manifest binance/klines/<window>/<job>/manifest.json [...]
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, LongType, StringType, StructField, StructType, TimestampType
 
@@ -49,6 +51,7 @@ SCHEMA = StructType(
 # Binance's kline row: [open_time, open, high, low, close, volume, close_time, quote_volume, trades,
 # taker_buy_base_volume, taker_buy_quote_volume, ignore]; prices arrive as strings, decimals keep every digit.
 KLINE_FIELDS = 11
+DAY = "open_day"  # a working column: the UTC day of open_time, the table's partition
 LANDINGS = StructType([StructField(name, StringType()) for name in ("manifest", "symbol", "interval", "job_id")])
 
 
@@ -70,6 +73,21 @@ def typed_columns(row: Column) -> list[Column]:
         F.col("job_id").alias("landing_job_id"),
         F.current_timestamp().alias("ingested_at"),
     ]
+
+
+def held_days(spark: SparkSession, table: str, frame: DataFrame) -> DataFrame:
+    """(symbol, interval, day) of the incoming rows that the table already holds rows of; small (a row per
+    symbol and day), read from the days the incoming rows span only (the table is partitioned by day)."""
+    first, last = frame.agg(F.min("open_time"), F.max("open_time")).first() or (None, None)
+    if first is None:
+        return frame.select("symbol", "interval", DAY).limit(0)
+    held = (
+        spark.table(table)
+        .where(F.col("open_time").between(F.lit(first), F.lit(last)))
+        .select("symbol", "interval", F.to_date("open_time").alias(DAY))
+        .distinct()
+    )
+    return frame.select("symbol", "interval", DAY).distinct().join(held, ["symbol", "interval", DAY], "left_semi")
 
 
 def main(report: Reporter) -> None:
@@ -96,19 +114,31 @@ def main(report: Reporter) -> None:
         records.join(F.broadcast(landings), "manifest")
         .select(*typed_columns(F.col("row")))
         .dropDuplicates(["symbol", "interval", "open_time"])
-    )
-    frame.createOrReplaceTempView("incoming_klines")
-    spark.sql(
-        f"""
-        MERGE INTO {args.table} AS t
-        USING incoming_klines AS s
-        ON t.symbol = s.symbol AND t.interval = s.interval AND t.open_time = s.open_time
-        WHEN MATCHED THEN UPDATE SET *
-        WHEN NOT MATCHED THEN INSERT *
-        """
+        .withColumn(DAY, F.to_date("open_time"))  # the session is UTC: the table's days(open_time)
+        .cache()  # counted, split and written: the pages are parsed once
     )
     incoming = frame.count()
-    report.log(f"{args.table}: {incoming} kline(s) from {len(manifests)} landing(s) merged")
+    held = held_days(spark, args.table, frame)
+    fresh = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_anti").drop(DAY)
+    overlapping = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_semi").drop(DAY)
+    appended = fresh.count()
+    if appended:
+        fresh.writeTo(args.table).append()
+    if appended < incoming:
+        overlapping.createOrReplaceTempView("incoming_klines")
+        spark.sql(
+            f"""
+            MERGE INTO {args.table} AS t
+            USING incoming_klines AS s
+            ON t.symbol = s.symbol AND t.interval = s.interval AND t.open_time = s.open_time
+            WHEN MATCHED THEN UPDATE SET *
+            WHEN NOT MATCHED THEN INSERT *
+            """
+        )
+    report.log(
+        f"{args.table}: {incoming} kline(s) from {len(manifests)} landing(s): "
+        f"{appended} appended to days it held none of, {incoming - appended} merged"
+    )
 
     # The job's own check: every row it merged reads back, stamped with its landing's job id.
     job_ids = [manifest.job_id for manifest in manifests.values()]
@@ -122,6 +152,8 @@ def main(report: Reporter) -> None:
         {
             "table": args.table,
             "rows": incoming,
+            "appended": appended,
+            "merged": incoming - appended,
             "landings": len(manifests),
             "records_landed": sum(m.records for m in manifests.values()),
         }

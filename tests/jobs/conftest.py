@@ -25,7 +25,7 @@ def land_klines(lake_settings: LakeSettings, simulator: MarketSimulator, unique_
         end = start + timedelta(minutes=minutes)
         spec = JobSpec.model_validate(
             {
-                "job_id": f"{unique_name}-{symbol}-{start:%H%M}".replace("_", "-"),
+                "job_id": f"{unique_name}-{symbol}-{start:%m%d%H%M}".replace("_", "-"),
                 "endpoint": "klines",
                 "params": {"symbol": symbol, "interval": "1m"},
                 "window": {"start": start, "end": end},

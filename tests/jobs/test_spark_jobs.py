@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -89,19 +90,33 @@ def test_a_schema_mismatch_names_the_column(lake_settings: LakeSettings, unique_
         )
 
 
+def typing_paths(log: str) -> tuple[int, int]:
+    """(appended, merged) as the klines job reported them."""
+    found = re.search(r"(\d+) appended to days it held none of, (\d+) merged", log)
+    assert found, log[-2000:]
+    return int(found.group(1)), int(found.group(2))
+
+
 def test_klines_transform_types_the_landings_and_is_idempotent(
     lake_settings: LakeSettings, land_klines: Lander, unique_name: str
 ) -> None:
     table = f"market.{unique_name}"
     manifests = [land_klines("BTCUSDT", NOV_1, 15), land_klines("ETHUSDT", NOV_1, 15)]
     args = ["--table", table] + [arg for key in manifests for arg in ("--manifest", key)]
-    submit(lake_settings, "klines_transform", args)
+    first = submit(lake_settings, "klines_transform", args)
+    assert typing_paths(first.log) == (30, 0)  # days it held none of: appended, no MERGE
     assert open_catalog(lake_settings).load_table(table).scan().to_arrow().num_rows == 30
-    submit(lake_settings, "klines_transform", args)  # the same window again: merged, not appended
-
+    again = submit(lake_settings, "klines_transform", args)  # the same window again: merged, not appended
+    assert typing_paths(again.log) == (0, 30)
+    assert open_catalog(lake_settings).load_table(table).scan().to_arrow().num_rows == 30
+    # A window over a day it holds and a day it does not: the new day appended, the held one merged.
+    new_day = land_klines("BTCUSDT", NOV_1 + timedelta(days=1), 15)
+    mixed = submit(lake_settings, "klines_transform", [*args, "--manifest", new_day])
+    assert typing_paths(mixed.log) == (15, 30)
     typed = open_catalog(lake_settings).load_table(table)
     landed = typed.scan().to_arrow()
-    assert landed.num_rows == 30
+    assert landed.num_rows == 45  # each kline once
+    assert len(set(zip(landed["symbol"].to_pylist(), landed["open_time"].to_pylist(), strict=True))) == 45
     assert landed.schema.field("open").type == pa.decimal128(24, 8)
     first = min((r for r in landed.to_pylist() if r["symbol"] == "BTCUSDT"), key=lambda r: r["open_time"])
     assert first["open_time"] == NOV_1 and first["interval"] == "1m"
