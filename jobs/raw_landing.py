@@ -88,12 +88,11 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest],
         F.max(F.when(F.col("actual").isNull() | (F.col("actual") != F.col("sha256")), F.col("path"))).alias("bad"),
     )  # bad: a page missing from S3, or not the bytes its manifest hashed
     found = {row["manifest"]: (row["count"], row["fields"], row["bad"]) for row in per_landing.collect()}
-    for key in manifests:
-        if found.get(key, (0, None, None))[2] is not None:
-            raise JobInputError(f"page {found[key][2]} is missing or does not match its manifest checksum")
     rows = parsed.select("manifest", F.explode("rows").alias("row"))
     for key, manifest in manifests.items():
-        count, fields, _ = found.get(key, (0, None, None))
+        count, fields, bad = found.get(key, (0, None, None))
+        if bad is not None:
+            raise JobInputError(f"page {bad} is missing or does not match its manifest checksum")
         if count != manifest.records:
             raise JobInputError(f"{key}: manifest says {manifest.records} records, pages hold {count}")
         if fields is not None and fields < min_fields:

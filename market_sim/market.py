@@ -30,7 +30,8 @@ SWING_SLOPE_PER_MS = (
 # these lengths (from the kline's open) are bounded from the swing at their ends, the block in progress is read
 # trade by trade. A block's margin covers whatever its sub-blocks' bounds say, so the high only ever rises
 # while a kline is open, and its close never brings it below what was shown.
-BOUND_BLOCKS_MS = (HOUR_MS, MINUTE_MS)
+# (block, margin): a block's margin is half its length plus its sub-block's margin.
+BOUND_BLOCKS_MS = ((HOUR_MS, HOUR_MS // 2 + MINUTE_MS // 2), (MINUTE_MS, MINUTE_MS // 2))
 
 
 def unit_hash(*parts: object) -> float:
@@ -150,17 +151,14 @@ class MarketData:
     def _extremes(self, symbol: str, open_ms: int, length_ms: int, upto: int) -> tuple[float, float]:
         """(high, low) bounding every trade in [open_ms, upto), on the 0.01 tick: see BOUND_BLOCKS_MS."""
         high, low = -math.inf, math.inf
-        cursor, margin = open_ms, 0
-        for block in reversed(BOUND_BLOCKS_MS):  # a block's margin is half its length plus its sub-block's
-            margin += block // 2
-        for block in BOUND_BLOCKS_MS:
+        cursor = open_ms
+        for block, margin in BOUND_BLOCKS_MS:
             if block <= length_ms:
                 while cursor + block <= upto:
                     if cursor + block > self.history_start_ms:  # a block before the first trade bounds nothing
                         block_high, block_low = self._bounds(symbol, cursor, cursor + block, margin)
                         high, low = max(high, block_high), min(low, block_low)
                     cursor += block
-            margin -= block // 2
         for agg_id in range(self.first_agg_at_or_after(cursor), self.last_agg_at_or_before(upto - 1) + 1):
             price = self._agg_price(symbol, agg_id)
             high, low = max(high, price), min(low, price)
