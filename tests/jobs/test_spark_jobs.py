@@ -14,6 +14,7 @@ from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.spark_submit import SparkJobError, submit
 from lake.storage import s3_client
+from lake_contracts.manifest import Manifest
 from lake_contracts.slots import slots_between
 from scrapworker.landing import Landing
 from scrapworker.protocol import JobSpec
@@ -131,6 +132,18 @@ def test_klines_transform_refuses_an_incomplete_landing(lake_settings: LakeSetti
             "klines_transform",
             ["--table", f"market.{unique_name}", "--manifest", "tests/none/manifest.json"],
         )
+
+
+def test_klines_transform_refuses_a_page_that_is_not_what_its_manifest_hashed(
+    lake_settings: LakeSettings, land_klines: Lander, unique_name: str
+) -> None:
+    key = land_klines("BTCUSDT", NOV_1, 15)
+    s3, bucket = s3_client(lake_settings), lake_settings.s3.raw_bucket
+    manifest = Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    page = manifest.pages[0].key
+    s3.put_object(Bucket=bucket, Key=page, Body=s3.get_object(Bucket=bucket, Key=page)["Body"].read() + b" ")
+    with pytest.raises(SparkJobError, match="does not match its manifest checksum"):
+        submit(lake_settings, "klines_transform", ["--table", f"market.{unique_name}", "--manifest", key])
 
 
 def test_klines_transform_refuses_a_row_that_is_not_a_kline(
