@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from jobs.common import JobInputError
-from lake_contracts.manifest import Manifest, ManifestError
+from lake_contracts.manifest import PAGE_GLOB, Manifest, ManifestError
 from lake_contracts.spark_conf import RAW_BUCKET as RAW_BUCKET_CONF
 
 # A page is a JSON array of rows, each row an array; values stay strings here (prices arrive as strings,
@@ -66,7 +66,11 @@ def read_pages(spark: SparkSession, bucket: str, manifests: dict[str, Manifest],
         return spark.createDataFrame(
             [], StructType([StructField("manifest", StringType()), StructField("row", ArrayType(StringType()))])
         )
-    pages = spark.read.format("binaryFile").load([path for path, _, _ in expected])
+    # Each landing's prefix is listed once (one LIST request) and its pages filtered by name: naming every
+    # page made Spark stat each one (a HEAD per page; 9.8 s against 1.8 s for a year's 1064 pages). A page
+    # there that the manifest does not list (left by an earlier, longer attempt) is dropped by the join.
+    prefixes = sorted({path.rpartition("/")[0] for path, _, _ in expected})
+    pages = spark.read.format("binaryFile").option("pathGlobFilter", PAGE_GLOB).load(prefixes)
     # One pass over the pages: each is read from S3, checksummed and parsed once, and the parsed rows are cached;
     # the checks below and the job's write all read the cache (no page is read or parsed a second time).
     parsed = (

@@ -107,3 +107,6 @@ def manifest_key(prefix: str) -> str:
 
 def page_key(prefix: str, number: int) -> str:
     return f"{prefix}/page-{number:05d}.json"
+
+
+PAGE_GLOB = "page-*.json"  # every page_key under a prefix, and nothing else there (the manifest)

@@ -146,6 +146,25 @@ def test_klines_transform_refuses_a_page_that_is_not_what_its_manifest_hashed(
         submit(lake_settings, "klines_transform", ["--table", f"market.{unique_name}", "--manifest", key])
 
 
+def test_klines_transform_types_only_the_pages_its_manifest_lists_and_refuses_a_missing_one(
+    lake_settings: LakeSettings, land_klines: Lander, unique_name: str
+) -> None:
+    """The pages are found by listing each landing's prefix: a page there that the manifest does not list
+    (left by an earlier, longer attempt) is not typed, and a listed page that is gone refuses the landing."""
+    key = land_klines("BTCUSDT", NOV_1, 15)
+    s3, bucket = s3_client(lake_settings), lake_settings.s3.raw_bucket
+    [page] = Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).pages
+    body = s3.get_object(Bucket=bucket, Key=page.key)["Body"].read()
+    stale = page.key.replace("page-00001", "page-00002")
+    s3.put_object(Bucket=bucket, Key=stale, Body=body)  # the same klines again: typed twice would be 30 rows
+    table = f"market.{unique_name}"
+    run = submit(lake_settings, "klines_transform", ["--table", table, "--manifest", key])
+    assert typing_paths(run.log) == (15, 0)
+    s3.delete_object(Bucket=bucket, Key=page.key)
+    with pytest.raises(SparkJobError, match=f"page s3a://{bucket}/{page.key} is missing"):
+        submit(lake_settings, "klines_transform", ["--table", table, "--manifest", key])
+
+
 def test_klines_transform_refuses_a_row_that_is_not_a_kline(
     lake_settings: LakeSettings, land_klines: Lander, unique_name: str
 ) -> None:
