@@ -23,7 +23,7 @@ from pyspark.sql.types import DecimalType, LongType, StringType, StructField, St
 
 from jobs.common import JobInputError, ensure_table, run_main, spark_session
 from jobs.raw_landing import raw_bucket, read_manifests, read_pages
-from jobs.reporting import Reporter
+from jobs.reporting import Laps, Reporter
 from lake_contracts import checks, tables
 
 TABLE = tables.KLINES
@@ -95,6 +95,7 @@ def main(report: Reporter) -> None:
     parser.add_argument("--manifest", action="append", required=True, help="manifest key in the raw bucket")
     parser.add_argument("--table", default=TABLE)
     args = parser.parse_args()
+    lap = Laps()
     spark = spark_session("klines_transform")
     # A value that does not cast is an error, never a silent NULL (NULLs in open_time are NULL partitions).
     spark.conf.set("spark.sql.ansi.enabled", "true")
@@ -108,6 +109,7 @@ def main(report: Reporter) -> None:
         [(key, m.params["symbol"], m.params["interval"], m.job_id) for key, m in manifests.items()], LANDINGS
     )
     records = read_pages(spark, bucket, manifests, min_fields=KLINE_FIELDS)  # a short row: not a kline
+    lap("read")  # the session, the manifests, and every page read, checksummed, parsed and counted
 
     ensure_table(spark, args.table, SCHEMA, partitioned_by=["days(open_time)"])
     frame = (
@@ -118,10 +120,12 @@ def main(report: Reporter) -> None:
         .cache()  # counted, split and written: the pages are parsed once
     )
     incoming = frame.count()
+    lap("type")
     held = held_days(spark, args.table, frame)
     fresh = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_anti").drop(DAY)
     overlapping = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_semi").drop(DAY)
     appended = fresh.count()
+    lap("split")  # the days the table holds already
     if appended:
         fresh.writeTo(args.table).append()
     if appended < incoming:
@@ -135,6 +139,7 @@ def main(report: Reporter) -> None:
             WHEN NOT MATCHED THEN INSERT *
             """
         )
+    lap("write")
     report.log(
         f"{args.table}: {incoming} kline(s) from {len(manifests)} landing(s): "
         f"{appended} appended to days it held none of, {incoming - appended} merged"
@@ -143,6 +148,7 @@ def main(report: Reporter) -> None:
     # The job's own check: every row it merged reads back, stamped with its landing's job id.
     job_ids = [manifest.job_id for manifest in manifests.values()]
     committed = spark.table(args.table).where(F.col("landing_job_id").isin(job_ids)).count()
+    lap("check")
     report.check(
         checks.TYPED_ROWS_COMMITTED,
         passed=committed == incoming,
@@ -156,6 +162,7 @@ def main(report: Reporter) -> None:
             "merged": incoming - appended,
             "landings": len(manifests),
             "records_landed": sum(m.records for m in manifests.values()),
+            "seconds": lap.seconds,
         }
     )
 

@@ -3,16 +3,31 @@
 Under Dagster (lake_assets runs spark-submit through a Pipes client), the job's log lines, the metadata
 of what it materialized and the results of the checks it runs itself arrive in the Dagster run as events:
 nothing is scraped from stdout. Run by hand or by a benchmark, the same calls print to stderr for a person
-to read; no program parses them.
+to read (tests and benchmarks read some of them; nothing in the product does).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+
+class Laps:
+    """Seconds per phase of a job, reported with what it materialized: where a run's time went."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, phase: str) -> None:
+        """Ends `phase` now (it began where the last one ended)."""
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self._last, 1)
+        self._last = now
 
 
 class Reporter(Protocol):
