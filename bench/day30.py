@@ -19,7 +19,9 @@ maintenance run, and row counts against what was committed.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import statistics
 import sys
 import time
@@ -157,6 +159,12 @@ def p50_ms(values: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=5000, help="minute slots (each: a signals and a klines commit)")
+    parser.add_argument(
+        "--no-maintenance", action="store_true", help="no daily maintenance: how the commits fare on their own"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile the publishes of the first and last N slots"
+    )
     args = parser.parse_args()
     if not 200 <= args.commits <= 100_000:
         parser.error("--commits must be within [200, 100000]")
@@ -169,22 +177,30 @@ def main() -> int:
         schema = klines.schema().as_arrow()
         maintenance: list[tuple[str, bool]] = []
         publish, append, sizes = [], [], []
+        profiles = {True: cProfile.Profile(), False: cProfile.Profile()}  # the first N slots' and the last N's
         ids = (tables.SIGNALS, tables.KLINES)
         for i in range(args.commits):
             slot = Slot(START + timedelta(minutes=i), 1)
-            if i and i % SLOTS_PER_DAY == 0:
+            if i and i % SLOTS_PER_DAY == 0 and not args.no_maintenance:
                 maintenance += maintain(settings, closed_before=slot.start)
+            profiled = i < args.profile or i >= args.commits - args.profile
+            profiler = profiles[i < args.profile]
             began = time.perf_counter()
+            if profiled:
+                profiler.enable()
             publish_batch(catalog, signals_of(slot))
+            if profiled:
+                profiler.disable()
             publish.append(time.perf_counter() - began)
             rows = klines_rows(slot, schema)
             began = time.perf_counter()
             commit_retrying(klines, lambda table: table.append(rows))  # noqa: B023 called at once, in this turn
             append.append(time.perf_counter() - began)
+            if (i + 1) % 250 == 0:
+                print(f"  {i + 1} slots, publish p50 of the last 100 {p50_ms(publish[-100:]):.1f} ms", flush=True)
             if (i + 1) % 1000 == 0 or i + 1 == args.commits:
                 # Loaded afresh: a commit's answer from Nessie points at its own API, not at the S3 file.
                 sizes.append((i + 1, *(metadata_bytes(settings, catalog.load_table(t).metadata_location) for t in ids)))
-                print(f"  {i + 1} slots, publish p50 of the last 100 {p50_ms(publish[-100:]):.1f} ms", flush=True)
         signals_rows = ensure_table(catalog, SIGNALS).scan(selected_fields=("job_id",)).to_arrow().num_rows
         klines.refresh()
         klines_count = klines.scan(selected_fields=("symbol",)).to_arrow().num_rows
@@ -193,8 +209,13 @@ def main() -> int:
             day = str(row["partition"]["open_time_day"])
             per_day[day] = per_day.get(day, 0) + 1
 
+    if args.profile:
+        for label, first_slots in (("first", True), ("last", False)):
+            print(f"== profile of the {label} {args.profile} publishes (cumulative time)")
+            pstats.Stats(profiles[first_slots]).sort_stats("cumulative").print_stats(25)
     first, last = p50_ms(publish[:100]), p50_ms(publish[-100:])
-    print(f"== {args.commits} minute slots: a signals commit and a klines commit each; daily maintenance beside them")
+    beside = "no maintenance" if args.no_maintenance else "daily maintenance beside them"
+    print(f"== {args.commits} minute slots: a signals commit and a klines commit each; {beside}")
     print(f"signal publish p50, first 100    {first:7.1f} ms")
     print(f"signal publish p50, last 100     {last:7.1f} ms   ratio {last / first:.2f}x (target <= 1.5x and <= 100 ms)")
     first_k, last_k = p50_ms(append[:100]), p50_ms(append[-100:])
