@@ -12,7 +12,15 @@ table every 5 minutes, so its Spark submits run beside the slots as they would),
   - seed-style (the baseline), beside it on the same platform with the DAG paused: at a slot's end the
     same crawl jobs are enqueued (fresh ids), their status is polled every 10 s, then each signal row is
     written by a spark-submit of a one-row Spark application (bench/seed_style_signal.py).
-Prints p50/p95 of both, and the ratio of the medians (interval end -> signal committed).
+Prints p50/p95 of both, the ratio of the medians (interval end -> signal committed), and where our
+seconds go, stage by stage (p50 and p95 of each, from Airflow's and Dagster's own timestamps):
+  scheduler   interval end -> the Airflow DAG run queued
+  queue       DAG run queued -> the bridge task started
+  bridge      bridge task started -> the Dagster run created (its request through the webserver)
+  launch      Dagster run created -> run started (the run launcher's process)
+  crawl       run started -> raw landing materialised (the step start, the queue, scrapworker, S3)
+  commit      raw landed -> signal materialised (the pyiceberg commit and its checks)
+  report      signal materialised -> the bridge task ended (its polling; not in the latency above)
 """
 
 from __future__ import annotations
@@ -48,7 +56,13 @@ DAG, TYPED = "scraper_pipeline_v1", "scraper_typed_v1"
 TYPED_EVERY = 5  # minutes: the typed table's Spark submit every fifth slot
 EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
   __typename ... on MaterializationEvent { timestamp assetKey { path } } } } } }"""
-RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId } } } }"""
+RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results {
+  runId creationTime startTime } } } }"""
+STAGES = ("scheduler", "queue", "bridge", "launch", "crawl", "commit", "report")
+
+
+def stamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,9 +95,10 @@ class Platform:
         runs = self.airflow("GET", f"/dags/{DAG}/dagRuns", params={"limit": 100})["dag_runs"]
         return sorted((r for r in runs if r["run_type"] == "scheduled"), key=lambda r: r["data_interval_start"])
 
-    def latency(self, airflow_run: dict[str, Any]) -> tuple[float, float]:
-        """Interval end -> raw landing materialised, and -> signal committed, from Dagster's event log."""
-        end = datetime.fromisoformat(airflow_run["data_interval_end"].replace("Z", "+00:00")).timestamp()
+    def latency(self, airflow_run: dict[str, Any]) -> tuple[float, float, dict[str, float]]:
+        """Interval end -> raw landing materialised, and -> signal committed, from Dagster's event log; and
+        the seconds of each stage between (STAGES), from Airflow's and Dagster's timestamps."""
+        end = stamp(airflow_run["data_interval_end"])
         tags = [{"key": "airflow/dag_id", "value": DAG}, {"key": "airflow/run_id", "value": airflow_run["dag_run_id"]}]
         [run] = self.dagster(RUNS, {"tags": tags})["runsOrError"]["results"]
         events = self.dagster(EVENTS, {"runId": run["runId"]})["logsForRun"]["events"]
@@ -92,10 +107,27 @@ class Platform:
             for e in events
             if e["__typename"] == "MaterializationEvent"
         }
-        return stamps["raw_binance_klines"] - end, stamps["landing/signals"] - end
+        landed, signal = stamps["raw_binance_klines"], stamps["landing/signals"]
+        path = f"/dags/{DAG}/dagRuns/{airflow_run['dag_run_id']}/taskInstances"
+        [task] = self.airflow("GET", path)["task_instances"]
+        marks = [
+            end,
+            stamp(airflow_run["queued_at"]),
+            stamp(task["start_date"]),
+            run["creationTime"],
+            run["startTime"],
+            landed,
+            signal,
+            stamp(task["end_date"]),
+        ]
+        stages = {name: after - before for name, before, after in zip(STAGES, marks[:-1], marks[1:], strict=True)}
+        return landed - end, signal - end, stages
 
 
-def ours(platform: Platform, slots: int) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+Measured = tuple[float, float, dict[str, float]]
+
+
+def ours(platform: Platform, slots: int) -> tuple[list[Measured], Measured]:
     platform.airflow("PATCH", f"/dags/{DAG}", json={"is_paused": False})
     deadline = time.monotonic() + 60 * (slots + 6)
     typed = False
@@ -202,7 +234,7 @@ def main() -> int:
         subprocess.run([LAKE, "down"], env=env, capture_output=True, check=False)
         shutil.rmtree(home, ignore_errors=True)
 
-    def line(name: str, values: list[tuple[float, float]]) -> str:
+    def line(name: str, values: list[tuple[float, float]] | list[Measured]) -> str:
         landed, committed = [v[0] for v in values], [v[1] for v in values]
         return (
             f"{name:<36} landed p50 {percentile(landed, 0.5):6.2f} s  p95 {percentile(landed, 0.95):6.2f} s   "
@@ -215,6 +247,10 @@ def main() -> int:
     print(f"   (warm-up slot, not counted: landed {warmup[0]:.2f} s, signal {warmup[1]:.2f} s)")
     ratio = statistics.median(v[1] for v in baseline) / statistics.median(v[1] for v in mine)
     print(f"ratio (seed-style / this project), median interval end -> signal committed: {ratio:.1f}x")
+    print("== where this project's seconds go, per stage (p50 / p95; `report` comes after the signal)")
+    for stage in STAGES:
+        values = [measured[2][stage] for measured in mine]
+        print(f"   {stage:<10} {percentile(values, 0.5):6.2f} s / {percentile(values, 0.95):6.2f} s")
     return 0
 
 
