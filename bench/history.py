@@ -160,16 +160,10 @@ def ours(args: argparse.Namespace, home: Path, first: datetime, end: datetime) -
 def typing_paths(settings: Any, manifest_keys: list[str]) -> dict[str, float]:
     """The landed year typed again in one spark-submit each, outside Dagster, into a table of its own: first
     into days it holds none of (the append path), then the same landings again (every day held: MERGE)."""
-    from lake.spark_submit import submit
+    from bench.typed_load import TABLE, typed
 
-    table = "market.bench_klines_typing"
-    args = ["--table", table] + [arg for key in manifest_keys for arg in ("--manifest", key)]
-    timings = {}
-    for path in ("append", "merge"):
-        started = time.monotonic()
-        submit(settings, "klines_transform", args)
-        timings[path] = time.monotonic() - started
-    open_catalog(settings).drop_table(table)
+    timings = {path: typed(settings, manifest_keys)[0] for path in ("append", "merge")}  # in this order
+    open_catalog(settings).drop_table(TABLE)
     return timings
 
 
