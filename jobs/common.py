@@ -1,8 +1,8 @@
 """What every Spark job shares: the session, slot arguments, namespace and schema checks, and its main.
 
-A job takes its catalog from Spark conf (spark-submit --properties-file, rendered by
-lake.catalog_config) and never from this code, so the same job runs against the embedded JDBC catalog
-and against Nessie.
+A job takes its catalog from Spark conf (spark-submit --properties-file, or the conf of a session held by
+Dagster, both rendered by lake.catalog_config) and never from this code, so the same job runs on the
+embedded stack, on the compose stack and on a Nessie branch of either.
 """
 
 from __future__ import annotations
@@ -65,14 +65,22 @@ def current_catalog(spark: SparkSession) -> str:
     return str(spark.conf.get("spark.sql.defaultCatalog"))
 
 
+def catalog_and_namespace(spark: SparkSession, table: str) -> tuple[str, str]:
+    """`catalog.namespace.table` names its catalog (a branch catalog registered at runtime); `namespace.table`
+    is in the session's default catalog. The lake's namespaces are one level deep."""
+    parts = table.split(".")
+    if len(parts) == 3:
+        return parts[0], parts[1]
+    return current_catalog(spark), table.rpartition(".")[0]
+
+
 def require_namespace(spark: SparkSession, table: str) -> None:
     """Fail before any data file is written when the table's namespace does not exist.
 
-    Nessie fails only at commit, after the files were uploaded; the JDBC catalog creates the namespace
-    silently. Checking first makes both refuse the write the same way.
+    Nessie's REST catalog fails only at commit, after the files were uploaded; checking first refuses the
+    write before anything is written, with a message that says what to run.
     """
-    namespace = table.rpartition(".")[0]
-    catalog = current_catalog(spark)
+    catalog, namespace = catalog_and_namespace(spark, table)
     names = {row[0] for row in spark.sql(f"SHOW NAMESPACES IN {catalog}").collect()}
     if namespace not in names:
         raise NamespaceMissingError(

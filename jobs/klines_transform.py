@@ -75,33 +75,26 @@ def typed_columns(row: Column) -> list[Column]:
     ]
 
 
-def held_days(spark: SparkSession, table: str, frame: DataFrame) -> DataFrame:
+def held_days(spark: SparkSession, table: str, frame: DataFrame, span: Column) -> DataFrame:
     """(symbol, interval, day) of the incoming rows that the table already holds rows of; small (a row per
     symbol and day), read from the days the incoming rows span only (the table is partitioned by day)."""
-    first, last = frame.agg(F.min("open_time"), F.max("open_time")).first() or (None, None)
-    if first is None:
-        return frame.select("symbol", "interval", DAY).limit(0)
-    held = (
-        spark.table(table)
-        .where(F.col("open_time").between(F.lit(first), F.lit(last)))
-        .select("symbol", "interval", F.to_date("open_time").alias(DAY))
-        .distinct()
-    )
+    held = spark.table(table).where(span).select("symbol", "interval", F.to_date("open_time").alias(DAY)).distinct()
     return frame.select("symbol", "interval", DAY).distinct().join(held, ["symbol", "interval", DAY], "left_semi")
 
 
-def main(report: Reporter) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--manifest", action="append", required=True, help="manifest key in the raw bucket")
-    parser.add_argument("--table", default=TABLE)
-    args = parser.parse_args()
+def transform(spark: SparkSession, manifest_keys: list[str], table: str, report: Reporter) -> int:
+    """Type the landings of `manifest_keys` into `table` (catalog-qualified when not the session's default),
+    report the job's check and what it wrote, and return the rows typed.
+
+    spark-submit runs it once per run (main below); the history step runs it once per month in a session it
+    holds for the whole range (dagster-pyspark), so the months after the first pay no JVM start.
+    """
     lap = Laps()
-    spark = spark_session("klines_transform")
     # A value that does not cast is an error, never a silent NULL (NULLs in open_time are NULL partitions).
     spark.conf.set("spark.sql.ansi.enabled", "true")
     bucket = raw_bucket(spark)
 
-    manifests = read_manifests(spark, bucket, args.manifest)
+    manifests = read_manifests(spark, bucket, manifest_keys)
     for key, manifest in manifests.items():
         if manifest.endpoint != "klines":
             raise JobInputError(f"{key} is a {manifest.endpoint!r} landing, not klines")
@@ -109,9 +102,9 @@ def main(report: Reporter) -> None:
         [(key, m.params["symbol"], m.params["interval"], m.job_id) for key, m in manifests.items()], LANDINGS
     )
     records = read_pages(spark, bucket, manifests, min_fields=KLINE_FIELDS)  # a short row: not a kline
-    lap("read")  # the session, the manifests, and every page read, checksummed, parsed and counted
+    lap("read")  # the manifests, and every page read, checksummed, parsed and counted
 
-    ensure_table(spark, args.table, SCHEMA, partitioned_by=["days(open_time)"])
+    ensure_table(spark, table, SCHEMA, partitioned_by=["days(open_time)"])
     frame = (
         records.join(F.broadcast(landings), "manifest")
         .select(*typed_columns(F.col("row")))
@@ -119,20 +112,24 @@ def main(report: Reporter) -> None:
         .withColumn(DAY, F.to_date("open_time"))  # the session is UTC: the table's days(open_time)
         .cache()  # counted, split and written: the pages are parsed once
     )
-    incoming = frame.count()
+    incoming, first, last = frame.agg(F.count("*"), F.min("open_time"), F.max("open_time")).first() or (0, None, None)
+    # The days the incoming rows span: what the split and the check read of the table (its partitions), so a
+    # piece costs the same whatever the table holds already. A row without an open time is in the NULL
+    # partition: it is read back too, and the blocking no_null_partitions check names it.
+    span = F.col("open_time").between(F.lit(first), F.lit(last)) | F.col("open_time").isNull()
     lap("type")
-    held = held_days(spark, args.table, frame)
+    held = held_days(spark, table, frame, span)
     fresh = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_anti").drop(DAY)
     overlapping = frame.join(F.broadcast(held), ["symbol", "interval", DAY], "left_semi").drop(DAY)
     appended = fresh.count()
     lap("split")  # the days the table holds already
     if appended:
-        fresh.writeTo(args.table).append()
+        fresh.writeTo(table).append()
     if appended < incoming:
         overlapping.createOrReplaceTempView("incoming_klines")
         spark.sql(
             f"""
-            MERGE INTO {args.table} AS t
+            MERGE INTO {table} AS t
             USING incoming_klines AS s
             ON t.symbol = s.symbol AND t.interval = s.interval AND t.open_time = s.open_time
             WHEN MATCHED THEN UPDATE SET *
@@ -141,13 +138,13 @@ def main(report: Reporter) -> None:
         )
     lap("write")
     report.log(
-        f"{args.table}: {incoming} kline(s) from {len(manifests)} landing(s): "
+        f"{table}: {incoming} kline(s) from {len(manifests)} landing(s): "
         f"{appended} appended to days it held none of, {incoming - appended} merged"
     )
 
     # The job's own check: every row it merged reads back, stamped with its landing's job id.
     job_ids = [manifest.job_id for manifest in manifests.values()]
-    committed = spark.table(args.table).where(F.col("landing_job_id").isin(job_ids)).count()
+    committed = spark.table(table).where(span & F.col("landing_job_id").isin(job_ids)).count()
     lap("check")
     report.check(
         checks.TYPED_ROWS_COMMITTED,
@@ -156,7 +153,7 @@ def main(report: Reporter) -> None:
     )
     report.materialized(
         {
-            "table": args.table,
+            "table": table,
             "rows": incoming,
             "appended": appended,
             "merged": incoming - appended,
@@ -165,6 +162,15 @@ def main(report: Reporter) -> None:
             "seconds": lap.seconds,
         }
     )
+    return incoming
+
+
+def main(report: Reporter) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", action="append", required=True, help="manifest key in the raw bucket")
+    parser.add_argument("--table", default=TABLE)
+    args = parser.parse_args()
+    transform(spark_session("klines_transform"), args.manifest, args.table, report)
 
 
 if __name__ == "__main__":

@@ -60,11 +60,19 @@ def pyiceberg_properties(settings: LakeSettings) -> dict[str, str]:
 
 def spark_catalog_conf(settings: LakeSettings) -> dict[str, str]:
     """`spark.sql.catalog.<name>.*` entries for the same catalog, plus the session defaults it needs."""
+    name = settings.catalog.name
+    return {"spark.sql.extensions": ICEBERG_EXTENSIONS, "spark.sql.defaultCatalog": name} | spark_catalog_entries(
+        settings, name
+    )
+
+
+def spark_catalog_entries(settings: LakeSettings, name: str) -> dict[str, str]:
+    """The settings' catalog as the Spark catalog `name`. Not static conf: a running session can register
+    one more (a Nessie branch, for write-audit-publish) with `spark.conf.set` and address its tables as
+    `name.namespace.table`."""
     catalog, s3 = settings.catalog, settings.s3
-    prefix = f"spark.sql.catalog.{catalog.name}"
+    prefix = f"spark.sql.catalog.{name}"
     conf = {
-        "spark.sql.extensions": ICEBERG_EXTENSIONS,
-        "spark.sql.defaultCatalog": catalog.name,
         prefix: SPARK_CATALOG_CLASS,
         f"{prefix}.type": "rest",
         f"{prefix}.uri": rest_catalog_uri(settings),
