@@ -259,8 +259,10 @@ class SparkSettings(_Section):
     # The driver JVM's options (in local mode the executors share its JVM). A minute slot's job lives
     # ~20 s, most of it start-up: C1 alone and one GC thread halve its CPU (43 s -> 23 s a submit,
     # measured on 2 cores) and leave the cores to the slots beside it. Typing a year of klines in one
-    # submit was no faster with C2 (80 s against 76 s); "" gives the JVM's defaults back.
-    driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    # submit was no faster with C2 (80 s against 76 s); "" gives the JVM's defaults back. C1 alone reserves
+    # 48 MB for compiled code: a session held for minutes (the history step's) filled it after ~90 s, and
+    # the JVM then stops compiling and interprets what is left, hence the larger cache.
+    driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
     # Partitions of every shuffle (spark.sql.shuffle.partitions). None: 4 per core in local mode, where
     # Spark's 200 (sized for clusters) are 200 tasks per stage on 2 cores: typing a year of klines took
     # 123 s with 200 and 81 s with 8 (bench/history.py's typed step); Spark's own default on a cluster.

@@ -146,7 +146,8 @@ def test_spark_conf_carries_jars_python_and_loopback_binding(tmp_path: Path) -> 
     assert conf["spark.pyspark.python"] == "/opt/venv/bin/python"
     assert conf["spark.driver.bindAddress"] == conf["spark.driver.host"] == "127.0.0.1"
     assert conf["spark.sql.session.timeZone"] == "UTC"
-    assert conf["spark.driver.extraJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    java_options = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
+    assert conf["spark.driver.extraJavaOptions"] == java_options
     assert "spark.driver.extraJavaOptions" not in spark_conf(settings(spark={"driver_java_options": ""}))
     local_cluster = spark_conf(settings(spark={"master": "spark://127.0.0.1:7077"}))
     assert local_cluster["spark.submit.deployMode"] == "client"
