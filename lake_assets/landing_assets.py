@@ -215,7 +215,7 @@ def typed_asset(grain: Grain, transform: TypedTransform) -> dg.AssetsDefinition:
     return _typed
 
 
-def signal_checks(grain: Grain, signals: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+def signal_checks(grain: Grain, signals: dg.AssetsDefinition | dg.AssetKey) -> list[dg.AssetChecksDefinition]:
     """The blocking NULL-partition check on landing.signals (written by pyiceberg straight to main), and
     the signals compared with the landings' manifests."""
 

@@ -20,10 +20,12 @@ def describe(table: str) -> str:
     return f"No partition of {table} has a NULL value (manifest metadata only; no data scan)."
 
 
-def null_partition_result(table: Table) -> dg.AssetCheckResult:
-    """The check's result for the table as loaded (from whichever branch its catalog points at)."""
+def null_partition_result(table: Table, asset_key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+    """The check's result for the table as loaded (from whichever branch its catalog points at); `asset_key`
+    names the asset when the step materializes several."""
     found = find_null_partitions(table)
     return dg.AssetCheckResult(
+        asset_key=asset_key,
         check_name=NO_NULL_PARTITIONS,
         passed=not found,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -36,7 +38,7 @@ def null_partition_result(table: Table) -> dg.AssetCheckResult:
     )
 
 
-def null_partition_check(asset: dg.AssetsDefinition, table: str) -> dg.AssetChecksDefinition:
+def null_partition_check(asset: dg.AssetsDefinition | dg.AssetKey, table: str) -> dg.AssetChecksDefinition:
     """The check as a separate asset check reading main, for a table that is not written through WAP."""
 
     @dg.asset_check(asset=asset, name=NO_NULL_PARTITIONS, blocking=True, description=describe(table))
