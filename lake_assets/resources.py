@@ -7,15 +7,18 @@ Each takes an optional `env_file`; empty means the usual discovery (`$LAKE_ENV_F
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 from pyiceberg.catalog import Catalog
 
 from lake.branches import on_branch
 from lake.catalog import open_catalog
+from lake.catalog_config import spark_catalog_entries, spark_conf
 from lake.settings import LakeSettings, load_settings
 from lake.spark_submit import prepared
 from lake.storage import s3_client
@@ -24,6 +27,7 @@ from scrapworker.queue import JobQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from pyspark.sql import SparkSession
 
 
 @cache
@@ -64,12 +68,50 @@ class CatalogResource(_FromSettings):
 
 
 class SparkResource(_FromSettings):
-    """spark-submit of jobs/ applications, configured from the settings, run through Dagster Pipes.
+    """Spark for the jobs/ applications, configured from the settings, in one of two ways:
 
-    The job's log lines, the metadata it reports and its own check results arrive as events of this run;
-    Spark's own output is forwarded to the step's compute logs. A failing job fails the step with the
-    job's own `error:` line as the reason (Pipes brought it into the event log before the exit).
+    - `run`: spark-submit of jobs/<job>.py through Dagster Pipes, a JVM of its own per step. The job's log
+      lines, the metadata it reports and its own check results arrive as events of this run; Spark's own
+      output is forwarded to the step's compute logs. A failing job fails the step with the job's own
+      `error:` line as the reason (Pipes brought it into the event log before the exit).
+    - `session`: one SparkSession held by the step for all its pieces (the history step types month after
+      month in it), from dagster-pyspark's PySparkResource with the same conf; a piece costs no JVM start.
     """
+
+    _pyspark: Any = PrivateAttr(default=None)
+    _started_session: bool = PrivateAttr(default=False)
+
+    def session(self) -> SparkSession:
+        """The step's session, started on first use with the jobs' conf (lake.catalog_config.spark_conf)."""
+        if self._pyspark is None:
+            from dagster_pyspark import PySparkResource
+            from pyspark.sql import SparkSession
+
+            # A process that holds a session already (a test's, a notebook's) shares it: Spark allows one
+            # context per JVM. Only a session started here is stopped with the step.
+            self._started_session = SparkSession.getActiveSession() is None
+            # The executors' Python: an in-process driver reads it from the environment only (spark-submit
+            # reads the conf). It must be the driver's minor version, and have the jobs' code importable.
+            os.environ["PYSPARK_PYTHON"] = str(self.settings.spark.python)
+            resource = PySparkResource(spark_config=spark_conf(self.settings))
+            resource.setup_for_execution(dg.build_init_resource_context())
+            self._pyspark = resource
+        session: SparkSession = self._pyspark.spark_session
+        return session
+
+    def branch_catalog(self, branch: str) -> str:
+        """Register Nessie `branch` as a catalog of the step's session; returns its name, for
+        `name.namespace.table`. The session's default catalog stays the target branch."""
+        name = "wap_" + "".join(c if c.isalnum() else "_" for c in branch).lower()
+        session = self.session()
+        for key, value in spark_catalog_entries(on_branch(self.settings, branch), name).items():
+            session.conf.set(key, value)
+        return name
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pyspark is not None and self._started_session:
+            self._pyspark.spark_session.stop()
+        self._pyspark = None
 
     def run(
         self,

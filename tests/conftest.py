@@ -69,17 +69,13 @@ def lake_settings(stack: Stack) -> LakeSettings:
 
 
 @pytest.fixture(scope="session")
-def spark(lake_settings: LakeSettings) -> Iterator[object]:
-    """An in-process SparkSession configured exactly as jobs are (`spark_conf(settings)`), from
-    dagster-pyspark's PySparkResource: the resource Dagster's authors made for in-process Spark."""
-    import dagster as dg
-    from dagster_pyspark import PySparkResource
+def spark(stack: Stack, lake_settings: LakeSettings) -> Iterator[object]:
+    """An in-process SparkSession configured exactly as a step's (`SparkResource.session`: dagster-pyspark's
+    PySparkResource, the resource Dagster's authors made for in-process Spark, with the jobs' conf). A step
+    run in this process shares it (Spark allows one session context per JVM)."""
+    from lake_assets.resources import SparkResource
 
-    from lake.catalog_config import spark_conf
-
-    resource = PySparkResource(spark_config={"spark.app.name": "lake-tests", **spark_conf(lake_settings)})
-    resource.setup_for_execution(dg.build_init_resource_context())
-    session = resource.spark_session
+    session = SparkResource(env_file=str(stack.env_file)).session()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
