@@ -32,6 +32,7 @@ from lake_assets.context import LANDINGS, SETTINGS
 from lake_assets.definitions import checks_for, defs
 from lake_assets.defs.hello.assets import hello
 from lake_assets.defs.history import HISTORY, MONTHS, months
+from lake_assets.defs.history.load import history_assets
 from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, SCRAPER, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
 from lake_assets.landing_assets import grain_assets
@@ -128,12 +129,11 @@ def test_the_asset_graph_mirrors_the_seed_pipelines() -> None:
         writer = graph.get(dg.AssetKey(table.split(".")))
         maintenance = graph.get(dg.AssetKey(["maintenance", *table.split(".")]))
         assert maintenance.pools == writer.pools == {table_pool(table)}
-        history = (
-            graph.get(dg.AssetKey(["history", *table.split(".")]))
-            if table in ("landing.signals", "market.klines")
-            else writer
-        )
-        assert history.pools == writer.pools  # the history grain writes the same tables, in the same turns
+    # The history grain's one step writes both landing tables and holds one pool, the typed table's (a step has
+    # one): its WAP merge is what a concurrent writer would make fail. Its signal commits are pyiceberg's,
+    # retried on a conflict as every signal commit is.
+    history = graph.get(dg.AssetKey(["history", "landing", "signals"]))
+    assert history.pools == graph.get(dg.AssetKey(["market", "klines"])).pools == {table_pool("market.klines")}
     assert graph.get(dg.AssetKey(["market", "klines"])).parent_keys == {
         dg.AssetKey("raw_binance_klines"),
         dg.AssetKey(["landing", "signals"]),
@@ -322,37 +322,42 @@ def test_the_scraper_pipeline_for_a_slot(
 
 
 @pytest.mark.spark
-def test_a_month_of_history_for_a_configured_symbol_lands_in_the_same_tables_in_one_run(
+def test_two_months_of_history_for_a_configured_symbol_land_and_are_typed_month_by_month_in_one_run(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
-    """The history grain: one monthly key, one run, one Spark submit, the same signals table, typed table
-    and checks as the slots; and the landings come from the file: a symbol is configuration, not code."""
+    """The history grain: a range of months is one run and one step, the same signals table, typed table and
+    checks as the slots; each month is catalogued and typed as it lands (a signal commit and an append of
+    its own), and the range reaches main in one merge. The landings come from the file: a symbol is
+    configuration, not code."""
     # The shipped file with its symbol list cut to one symbol it does not have (one month of it is 45 pages).
     shipped = BUILTIN_LANDINGS.read_text()
     symbols = shipped[shipped.index("      symbol:\n") : shipped.index("    typed: klines")]
     path = tmp_path / "landings.yaml"
     path.write_text(shipped.replace(symbols, "      symbol:\n        - XRPUSDT\n"))
     landings = tuple(landing for landing in load_landings(catalog_for(lake_settings.crawler), path) if landing.history)
-    grain = dataclasses.replace(HISTORY, landings=landings)
-    history = grain_assets(grain)
+    history = history_assets(dataclasses.replace(HISTORY, landings=landings))
     result = dg.materialize(
         [*history.assets, *history.checks],
-        partition_key="2026-10",
+        tags={RANGE_START_TAG: "2026-09", RANGE_END_TAG: "2026-10"},
         resources=all_resources(env_file=str(dagster_env)),
         instance=dg.DagsterInstance.ephemeral(),
         run_config=QUIET,
     )
     assert result.success
-    symbols, october = len(landings[0].param_sets), 31 * 1440
+    symbols, september, october = len(landings[0].param_sets), 30 * 1440, 31 * 1440
     assert [p["symbol"] for p in landings[0].param_sets] == ["XRPUSDT"]
     raw = metadata(result, "history/raw_binance_klines")
-    # One job per symbol for the month, 45 pages each (44 full, 1 short): no page more than the rows need.
-    assert (raw["jobs"], raw["records"], raw["pages"]) == (symbols, symbols * october, symbols * 45)
-    assert (
-        metadata(result, "history/landing/signals")["rows"],
-        metadata(result, "history/landing/signals")["commits"],
-    ) == (symbols, 1)
-    assert metadata(result, "history/market/klines")["rows"] == symbols * october
+    # One job per symbol and month, 44 and 45 pages: no page more than the rows need.
+    assert (raw["jobs"], raw["records"], raw["pages"]) == (2 * symbols, september + october, symbols * (44 + 45))
+    signals_meta = metadata(result, "history/landing/signals")
+    assert (signals_meta["rows"], signals_meta["commits"]) == (2 * symbols, 2)  # a commit per month as it landed
+    typed = metadata(result, "history/market/klines")
+    assert (typed["rows"], typed["appended"], typed["merged"], typed["pieces"]) == (
+        september + october,
+        september + october,
+        0,
+        2,
+    )
     assert check_results(result) == {
         "history/landing/signals:no_null_partitions": True,
         "history/landing/signals:signals_complete": True,
@@ -362,11 +367,11 @@ def test_a_month_of_history_for_a_configured_symbol_lands_in_the_same_tables_in_
     }
     catalog = open_catalog(lake_settings)
     added = catalog.load_table("market.klines").scan(row_filter="symbol == 'XRPUSDT'").to_arrow()
-    assert added.num_rows == october  # the new symbol, typed beside the others
-    signals_rows = catalog.load_table("landing.signals").scan(row_filter="ds == '2026-10-01'").to_arrow().to_pylist()
+    assert added.num_rows == september + october  # the new symbol, typed beside the others
+    signals_rows = catalog.load_table("landing.signals").scan(row_filter="ds == '2026-09-01'").to_arrow().to_pylist()
     history_jobs = sorted(row["job_id"] for row in signals_rows if row["endpoint"] == "klines")
     assert history_jobs == sorted(
-        f"binance.klines.{p['symbol']}-1m.20261001T0000-20261101T0000" for p in landings[0].param_sets
+        f"binance.klines.{p['symbol']}-1m.20260901T0000-20261001T0000" for p in landings[0].param_sets
     )
 
 

@@ -4,9 +4,10 @@ A year of 1-minute klines is 525,600 slot keys; Dagster advises at most ~100k pe
 them alone took ~18 s here. History is a grain of its own instead: one partition per month (a decade is
 ~120 keys), the same writers (scrapworker jobs, pyiceberg signals, the Spark transform by WAP) into the
 same tables (landing.signals, market.klines), with the same checks. A backfill of any range of months is
-ONE run: every job of the range is queued at once and crawled by all workers on the shared budget,
-signals are committed in batches (LAKE_HISTORY__SIGNAL_BATCH), and each typed table is written by one
-Spark submit. Only landings marked `history: true` (time-window endpoints) have a history asset.
+ONE run and one step (load.py): the months are crawled in order by all workers on the shared budget, and
+each month's signals are committed and its rows typed while the next months crawl, in one Spark session;
+the range is published by one merge. Only landings marked `history: true` (time-window endpoints) have a
+history asset.
 """
 
 from datetime import datetime, timedelta
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from lake_assets.context import LANDINGS, SETTINGS
-from lake_assets.landing_assets import Grain, grain_assets
+from lake_assets.defs.history.load import history_assets
+from lake_assets.landing_assets import Grain
 
 
 def next_month(moment: datetime) -> datetime:
@@ -50,5 +52,5 @@ HISTORY = Grain(
     signal_batch=SETTINGS.history.signal_batch,
     description=", one partition per month of history",
 )
-ASSETS = grain_assets(HISTORY)
+ASSETS = history_assets(HISTORY)
 defs = ASSETS.definitions()
