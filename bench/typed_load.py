@@ -10,8 +10,9 @@ would (pages of 1000 rows, a manifest per month and symbol, the simulator's sett
   - the MERGE path: the same submit again, every day now held (the baseline the append path replaced);
 and checks the table holds exactly the landed rows. Each submit's seconds are split into the job's own
 phases (read, type, split, write, check: the `seconds` it reports) and the JVM's start and exit. With
---pieces N the append path is timed as N submits of consecutive months instead (what typing while the
-crawl runs would pay per piece).
+--pieces N the append path is timed as N submits of consecutive months instead, and beside it as the same
+N pieces typed in ONE Spark session held through dagster-pyspark (SparkResource.session, what the history
+step does while the crawl runs), into a table of its own: a JVM per piece against one for all.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +46,7 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 PAGE = 1000
 MINUTE_MS = 60_000
 TABLE = "market.bench_klines_typing"
+HELD_TABLE = "market.bench_klines_typing_held"
 TARGET_APPEND_S = 30.0
 
 
@@ -89,6 +93,44 @@ def typed(settings: LakeSettings, manifest_keys: list[str]) -> tuple[float, dict
     return seconds, json.loads(line.removeprefix("materialized: "))["seconds"]
 
 
+class _Kept:
+    """jobs.reporting.Reporter keeping what each piece materialized."""
+
+    def __init__(self) -> None:
+        self.written: list[dict[str, Any]] = []
+
+    def log(self, message: str, error: bool = False) -> None:
+        pass
+
+    def materialized(self, metadata: Mapping[str, Any]) -> None:
+        self.written.append(dict(metadata))
+
+    def check(self, name: str, passed: bool, metadata: Mapping[str, Any]) -> None:
+        if not passed:
+            raise SystemExit(f"check {name} failed: {dict(metadata)}")
+
+
+def held(env_file: Path, pieces: list[list[str]]) -> tuple[float, list[tuple[float, dict[str, float]]]]:
+    """The session's start, then each piece's seconds and phases, typed in one session held for all."""
+    from jobs.klines_transform import transform
+    from lake_assets.resources import SparkResource
+
+    started = time.monotonic()
+    resource = SparkResource(env_file=str(env_file))
+    session = resource.session()
+    start = time.monotonic() - started
+    kept, timed = _Kept(), []
+    try:
+        for piece in pieces:
+            began = time.monotonic()
+            transform(session, piece, HELD_TABLE, kept)
+            session.catalog.clearCache()
+            timed.append((time.monotonic() - began, kept.written[-1]["seconds"]))
+    finally:
+        session.stop()
+    return start, timed
+
+
 def phases(seconds: float, laps: dict[str, float]) -> str:
     inside = sum(laps.values())
     shown = ", ".join(f"{phase} {value:.1f}" for phase, value in laps.items())
@@ -114,6 +156,7 @@ def main() -> int:
         size = -(-args.months // args.pieces)
         pieces = [[key for month in by_month[i : i + size] for key in month] for i in range(0, args.months, size)]
         appends = [typed(settings, piece) for piece in pieces]
+        session_start, in_session = held(env_file, pieces) if len(pieces) > 1 else (0.0, [])
         merge, merge_laps = typed(settings, every)
         rows = open_catalog(settings).load_table(TABLE).scan(selected_fields=("symbol",)).to_arrow().num_rows
     expected = sum(
@@ -129,6 +172,14 @@ def main() -> int:
     )
     for seconds, laps in appends:
         print(f"  {seconds:5.1f} s: {phases(seconds, laps)}")
+    if in_session:
+        whole = session_start + sum(seconds for seconds, _ in in_session)
+        print(
+            f"append path, held session  {whole:.1f} s: the session's start {session_start:.1f} s, then "
+            f"{len(in_session)} piece(s); submits / held = {append / whole:.2f}x"
+        )
+        for seconds, laps in in_session:
+            print(f"  {seconds:5.1f} s: {', '.join(f'{phase} {value:.1f}' for phase, value in laps.items())}")
     print(f"MERGE path (baseline)      {merge:.1f} s in one submit; append/MERGE = {append / merge:.2f}x")
     print(f"  {merge:5.1f} s: {phases(merge, merge_laps)}")
     print(f"rows in the table          {rows:,} ({'exact' if rows == expected else 'MISMATCH'})")
