@@ -18,8 +18,9 @@ seconds go, stage by stage (p50 and p95 of each, from Airflow's and Dagster's ow
   queue       DAG run queued -> the bridge task started
   bridge      bridge task started -> the Dagster run created (its request through the webserver)
   launch      Dagster run created -> run started (the run launcher's process)
-  crawl       run started -> raw landing materialised (the step start, the queue, scrapworker, S3)
-  commit      raw landed -> signal materialised (the pyiceberg commit and its checks)
+  crawl       run started -> the klines' raw landing materialised (the step start, the queue, scrapworker, S3)
+  commit      klines landed -> signal materialised: the run's other raw step (the 24 h tickers), then the
+              signal step (its manifests read, the pyiceberg commit), one after the other in the run
   report      signal materialised -> the bridge task ended (its polling; not in the latency above)
 """
 
@@ -241,7 +242,7 @@ def main() -> int:
             f"signal p50 {percentile(committed, 0.5):6.2f} s  p95 {percentile(committed, 0.95):6.2f} s"
         )
 
-    print("== interval end -> raw landed / signal committed (2 klines jobs per slot, simulator, `lake up`)")
+    print("== interval end -> klines landed / signal committed (the shipped landings, simulator, `lake up`)")
     print(line(f"this project, Airflow-scheduled ({len(mine)})", mine))
     print(line(f"seed-style, 10 s polls + Spark ({len(baseline)})", baseline))
     print(f"   (warm-up slot, not counted: landed {warmup[0]:.2f} s, signal {warmup[1]:.2f} s)")
