@@ -43,7 +43,9 @@ from scrapworker.landings import Landing, manifest_key
 from scrapworker.protocol import JobSpec, JobState
 
 # Months queued ahead of the one being typed. One would leave the budget idle while a month's last job
-# finishes alone; more land the months later, in a wave, and leave more to type after the crawl.
+# finishes alone; more land the months later and leave more to type after the crawl (bench/history.py, a
+# year of 2 symbols: with 3, the crawl took as long, 191.9 s against 191.1 s, and the typing after the last
+# landing 11.8 s against 8.6 s).
 MONTHS_IN_FLIGHT = 2
 
 
