@@ -82,9 +82,9 @@ def held_days(spark: SparkSession, table: str, frame: DataFrame, span: Column) -
     return frame.select("symbol", "interval", DAY).distinct().join(held, ["symbol", "interval", DAY], "left_semi")
 
 
-def transform(spark: SparkSession, manifest_keys: list[str], table: str, report: Reporter) -> int:
+def transform(spark: SparkSession, manifest_keys: list[str], table: str, report: Reporter) -> None:
     """Type the landings of `manifest_keys` into `table` (catalog-qualified when not the session's default),
-    report the job's check and what it wrote, and return the rows typed.
+    and report the job's check and what it wrote.
 
     spark-submit runs it once per run (main below); the history step runs it once per month in a session it
     holds for the whole range (dagster-pyspark), so the months after the first pay no JVM start.
@@ -162,7 +162,6 @@ def transform(spark: SparkSession, manifest_keys: list[str], table: str, report:
             "seconds": lap.seconds,
         }
     )
-    return incoming
 
 
 def main(report: Reporter) -> None:

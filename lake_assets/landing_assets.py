@@ -12,12 +12,14 @@ asset is retried alone and nothing is crawled again.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
+import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pyiceberg.catalog import Catalog
 
 from lake.settings import LakeSettings
 from lake.signals import LandingIncompleteError, Signal, publish_batch, read_signal
@@ -98,8 +100,7 @@ def raw_landing_asset(grain: Grain, landing: Landing) -> dg.AssetsDefinition:
         group_name=grain.group,
         partitions_def=grain.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description=f"Raw `{landing.endpoint}` JSON landed on S3 by scrapworker, one job per parameter set"
-        f"{grain.description}.",
+        description=raw_description(grain, landing),
         kinds={"s3", "scrapy"},
     )
     def _landing(
@@ -160,17 +161,12 @@ def signals_asset(grain: Grain) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, queue: QueueResource, s3: S3Resource, catalog: CatalogResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         started = time.monotonic()
-        client, lake_catalog = s3.client(), catalog.catalog()
-        batch: list[Signal] = []
-        commits = rows = 0
-        for slot, spec in grain.jobs(grain.run_windows(context), queue.endpoints()):
-            batch.append(read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id))
-            if len(batch) == grain.signal_batch:
-                publish_batch(lake_catalog, batch)  # one commit per batch, however many slots and landings
-                commits, rows, batch = commits + 1, rows + len(batch), []
-        if batch:
-            publish_batch(lake_catalog, batch)
-            commits, rows = commits + 1, rows + len(batch)
+        client = s3.client()
+        signals = (
+            read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
+            for slot, spec in grain.jobs(grain.run_windows(context), queue.endpoints())
+        )
+        rows, commits = publish_in_batches(catalog.catalog(), signals, grain.signal_batch)
         return dg.MaterializeResult(
             metadata={
                 "rows": rows,
@@ -213,6 +209,20 @@ def typed_asset(grain: Grain, transform: TypedTransform) -> dg.AssetsDefinition:
         yield from write_audit_publish(context, spark, transform.table, transform.job, args)
 
     return _typed
+
+
+def publish_in_batches(catalog: Catalog, signals: Iterable[Signal], size: int) -> tuple[int, int]:
+    """Commit the signals `size` rows a commit (one commit per run at slot grain; bounded batches for years
+    of history), read lazily; returns (rows, commits)."""
+    rows = commits = 0
+    for batch in itertools.batched(signals, size):
+        publish_batch(catalog, list(batch))
+        rows, commits = rows + len(batch), commits + 1
+    return rows, commits
+
+
+def raw_description(grain: Grain, landing: Landing) -> str:
+    return f"Raw `{landing.endpoint}` JSON landed on S3 by scrapworker, one job per parameter set{grain.description}."
 
 
 def signal_checks(grain: Grain, signals: dg.AssetsDefinition | dg.AssetKey) -> list[dg.AssetChecksDefinition]:

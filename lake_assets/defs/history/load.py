@@ -31,9 +31,16 @@ from typing import Any
 
 import dagster as dg
 
-from lake.signals import publish_batch, read_signal
+from lake.signals import read_signal
 from lake.tables import SIGNALS
-from lake_assets.landing_assets import Grain, LandingConfig, Window, signal_checks
+from lake_assets.landing_assets import (
+    Grain,
+    LandingConfig,
+    Window,
+    publish_in_batches,
+    raw_description,
+    signal_checks,
+)
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
 from lake_assets.wap import WapBranch, Written, audited_check_specs, table_pool
 from lake_contracts import checks
@@ -122,12 +129,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
     typed_keys = {name: grain.key(*transform.table.split(".")) for name, (transform, _) in typed.items()}
     specs = [
         *(
-            dg.AssetSpec(
-                raw_keys[landing.name],
-                description=f"Raw `{landing.endpoint}` JSON landed on S3 by scrapworker, one job per parameter set"
-                f"{grain.description}.",
-                kinds={"s3", "scrapy"},
-            )
+            dg.AssetSpec(raw_keys[landing.name], description=raw_description(grain, landing), kinds={"s3", "scrapy"})
             for landing in grain.landings
         ),
         dg.AssetSpec(
@@ -235,20 +237,19 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
             if failures:
                 continue  # the range will not be published: type nothing more
             signal_started = time.monotonic()
-            batch = [
+            signals = (
                 read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
                 for slot, spec in month.all_jobs
-            ]
-            for first in range(0, len(batch), grain.signal_batch):
-                publish_batch(lake_catalog, batch[first : first + grain.signal_batch])
-                signal_commits += 1
-            signal_rows += len(batch)
+            )
+            rows, commits = publish_in_batches(lake_catalog, signals, grain.signal_batch)
+            signal_rows, signal_commits = signal_rows + rows, signal_commits + commits
             signal_seconds += time.monotonic() - signal_started
             for name, (transform, landings) in typed.items():
                 keys = [manifest_key(spec) for landing in landings for _, spec in month.jobs[landing.name]]
                 if keys:
-                    _transform(transform)(spark.session(), keys, tables[name], pieces[name])
-                    spark.session().catalog.clearCache()  # the next month's pieces need the memory
+                    session = spark.session()
+                    _transform(transform)(session, keys, tables[name], pieces[name])
+                    session.catalog.clearCache()  # the next month's pieces need the memory
 
         if failures:
             raise dg.Failure(
@@ -296,7 +297,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
 
 
 def _transform(transform: TypedTransform) -> Any:
-    """The in-session entry of jobs/<job>.py: `transform(spark, manifest_keys, table, report) -> rows`.
+    """The in-session entry of jobs/<job>.py: `transform(spark, manifest_keys, table, report)`.
     Imported when a step types, so that the code location loads without pyspark."""
     return importlib.import_module(f"jobs.{transform.job}").transform
 
