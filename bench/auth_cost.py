@@ -121,7 +121,7 @@ def run_slots(stack: Stack, simulator: MarketSimulator, count: int) -> list[floa
         for slot in slots:
             started = time.perf_counter()
             result = dg.materialize(
-                [*RAW_LANDINGS, signals],
+                [RAW_LANDINGS, signals],
                 partition_key=slot.key,
                 resources=all_resources(env_file=str(files["dagster"])),
                 instance=instance,

@@ -18,9 +18,10 @@ seconds go, stage by stage (p50 and p95 of each, from Airflow's and Dagster's ow
   queue       DAG run queued -> the bridge task started
   bridge      bridge task started -> the Dagster run created (its request through the webserver)
   launch      Dagster run created -> run started (the run launcher's process)
-  crawl       run started -> the klines' raw landing materialised (the step start, the queue, scrapworker, S3)
-  commit      klines landed -> signal materialised: the run's other raw step (the 24 h tickers), then the
-              signal step (its manifests read, the pyiceberg commit), one after the other in the run
+  crawl       run started -> the run's last raw landing materialised (the step start, the queue, scrapworker,
+              S3; the slot's landings crawl side by side, in one step)
+  commit      last landing -> signal materialised: the signals step (its start, its manifests read, the
+              pyiceberg commit)
   report      signal materialised -> the bridge task ended (its polling; not in the latency above)
 """
 
@@ -56,7 +57,8 @@ POLL_SECONDS = 10.0
 DAG, TYPED = "scraper_pipeline_v1", "scraper_typed_v1"
 TYPED_EVERY = 5  # minutes: the typed table's Spark submit every fifth slot
 EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
-  __typename ... on MaterializationEvent { timestamp assetKey { path } } } } } }"""
+  __typename ... on MessageEvent { timestamp message stepKey eventType }
+  ... on MaterializationEvent { assetKey { path } } } } } }"""
 RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results {
   runId creationTime startTime } } } }"""
 STAGES = ("scheduler", "queue", "bridge", "launch", "crawl", "commit", "report")
@@ -72,11 +74,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Platform:
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
+    def __init__(self, home: Path, env: dict[str, str], timeline: bool = False) -> None:
         self.home, self.env = home, env
         self.settings = load_settings(env_file=home / "lake.env")
         password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json").read_text())["admin"]
         self.headers = {"Authorization": f"Bearer {airflow.token(self.settings.airflow.url, password)}"}
+        self.timeline = timeline
 
     def airflow(self, method: str, path: str, **kwargs: Any) -> Any:
         url = f"{self.settings.airflow.url}/api/v2{path}"
@@ -109,6 +112,12 @@ class Platform:
             if e["__typename"] == "MaterializationEvent"
         }
         landed, signal = stamps["raw_binance_klines"], stamps["landing/signals"]
+        all_landed = max(at for key, at in stamps.items() if key.startswith("raw_"))
+        if self.timeline:
+            print(f"   the events of run {run['runId']}, seconds after the interval end:")
+            for e in events:
+                message = (e.get("message") or "")[:80]
+                print(f"   {int(e['timestamp']) / 1000 - end:7.3f} {e.get('eventType')} {e.get('stepKey')} {message}")
         path = f"/dags/{DAG}/dagRuns/{airflow_run['dag_run_id']}/taskInstances"
         [task] = self.airflow("GET", path)["task_instances"]
         marks = [
@@ -117,7 +126,7 @@ class Platform:
             stamp(task["start_date"]),
             run["creationTime"],
             run["startTime"],
-            landed,
+            all_landed,
             signal,
             stamp(task["end_date"]),
         ]
@@ -202,6 +211,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slots", type=int, default=12, help="scheduled slots measured (after one warm-up)")
     parser.add_argument("--seed-slots", type=int, default=10, help="seed-style slots measured")
+    parser.add_argument("--timeline", action="store_true", help="print each run's Dagster events")
     args = parser.parse_args()
     home = make_lake_home("lake-bench-")
     env = clean_environ(
@@ -215,7 +225,7 @@ def main() -> int:
         up = subprocess.run([LAKE, "up", "--offline"], env=env, capture_output=True, text=True, check=False)
         if up.returncode != 0:
             raise SystemExit(up.stdout + up.stderr)
-        platform = Platform(home, env)
+        platform = Platform(home, env, args.timeline)
         print(f"== this project: {args.slots} scheduled slots through Airflow", flush=True)
         mine, warmup = ours(platform, args.slots)
         print(f"== seed-style: {args.seed_slots} slots, 10 s polling and a Spark-written signal", flush=True)

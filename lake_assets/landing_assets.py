@@ -94,54 +94,77 @@ class LandingConfig(dg.Config):
     wait_seconds: float | None = None
 
 
-def raw_landing_asset(grain: Grain, landing: Landing) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=grain.key(landing.asset_name),
+def raw_landings_asset(grain: Grain) -> dg.AssetsDefinition:
+    """One step lands every selected landing of the run: all their jobs are queued at once, so the workers
+    crawl them side by side, and the signals step starts as soon as the last of them lands. (A step per
+    landing ran one after the other under the in-process executor: the second landing's crawl was added
+    to every slot's latency.) Each landing stays its own asset, and any of them can be run alone."""
+    landings = {grain.key(landing.asset_name): landing for landing in grain.landings}
+
+    @dg.multi_asset(
+        name=f"{grain.group}_raw_landings",
+        specs=[
+            dg.AssetSpec(key, description=raw_description(grain, landing), kinds={"s3", "scrapy"})
+            for key, landing in landings.items()
+        ],
+        can_subset=True,
         group_name=grain.group,
         partitions_def=grain.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description=raw_description(grain, landing),
-        kinds={"s3", "scrapy"},
     )
-    def _landing(
+    def _landings(
         context: dg.AssetExecutionContext, config: LandingConfig, queue: QueueResource
-    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    ) -> Iterator[dg.MaterializeResult]:  # type: ignore[type-arg]
         started = time.monotonic()
         endpoints = queue.endpoints()
-        jobs = [spec for _, spec in grain.jobs(grain.run_windows(context), endpoints, (landing,))]
-        for spec in jobs:
+        windows = grain.run_windows(context)
+        jobs = {
+            key: [spec for _, spec in grain.jobs(windows, endpoints, (landing,))]
+            for key, landing in landings.items()
+            if key in context.selected_asset_keys
+        }
+        for spec in itertools.chain.from_iterable(jobs.values()):
             endpoints.check_job(spec)  # the same checks as a worker's: refuse here, before anything is queued
         job_queue = queue.queue()
-        for spec in jobs:
+        for spec in itertools.chain.from_iterable(jobs.values()):
             state = job_queue.enqueue(spec, rerun=config.rerun).state
             context.log.info(f"job {spec.job_id}: {state.value}")
         deadline = time.monotonic() + (config.wait_seconds or grain.wait_seconds)
-        failures, pages, records, size = [], 0, 0, 0
-        for spec in jobs:
-            status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
-            if status.state is not JobState.SUCCEEDED:
-                failures.append(f"{spec.job_id}: {status.state.value}: {status.error}")
-                continue
-            pages += int(status.outputs["pages"])
-            records += int(status.outputs["records"])
-            size += int(status.outputs["bytes"])
+        failures: list[str] = []
+        for key, specs in jobs.items():
+            failed, pages, records, size = len(failures), 0, 0, 0
+            for spec in specs:
+                try:
+                    status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
+                except TimeoutError as exc:
+                    failures.append(f"{spec.job_id}: {exc}")
+                    continue
+                if status.state is not JobState.SUCCEEDED:
+                    failures.append(f"{spec.job_id}: {status.state.value}: {status.error}")
+                    continue
+                pages += int(status.outputs["pages"])
+                records += int(status.outputs["records"])
+                size += int(status.outputs["bytes"])
+            if len(failures) > failed:
+                continue  # this landing is incomplete: not materialized; the others still are
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "jobs": len(specs),
+                    "pages": pages,
+                    "records": records,
+                    "bytes": size,
+                    "duration_s": round(time.monotonic() - started, 2),
+                    "manifest_keys": dg.MetadataValue.json([manifest_key(spec) for spec in specs[:1000]]),
+                },
+            )
         if failures:
             raise dg.Failure(
-                description=f"{len(failures)} of {len(jobs)} crawl job(s) did not land",
+                description=f"{len(failures)} of {sum(map(len, jobs.values()))} crawl job(s) did not land",
                 metadata={"failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures[:100]))},
             )
-        return dg.MaterializeResult(
-            metadata={
-                "jobs": len(jobs),
-                "pages": pages,
-                "records": records,
-                "bytes": size,
-                "duration_s": round(time.monotonic() - started, 2),
-                "manifest_keys": dg.MetadataValue.json([manifest_key(spec) for spec in jobs[:1000]]),
-            }
-        )
 
-    return _landing
+    return _landings
 
 
 def signals_asset(grain: Grain) -> dg.AssetsDefinition:
@@ -345,7 +368,7 @@ class GrainAssets:
     """Everything one grain defines: a raw asset per landing, the signals, a typed asset per transform, the
     checks that run with them, and the monitors that run on their own schedule (lake_contracts.checks)."""
 
-    raw: list[dg.AssetsDefinition]
+    raw: dg.AssetsDefinition  # one step, an asset per landing
     signals: dg.AssetsDefinition
     typed: dict[str, dg.AssetsDefinition]  # by transform name
     checks: list[dg.AssetChecksDefinition]
@@ -353,7 +376,7 @@ class GrainAssets:
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
-        return [*self.raw, self.signals, *self.typed.values()]
+        return [self.raw, self.signals, *self.typed.values()]
 
     def definitions(self) -> dg.Definitions:
         return dg.Definitions(assets=self.assets, asset_checks=[*self.checks, *self.monitors])
@@ -363,7 +386,7 @@ def grain_assets(grain: Grain) -> GrainAssets:
     signals = signals_asset(grain)
     typed_names = sorted({landing.typed for landing in grain.landings if landing.typed})
     return GrainAssets(
-        raw=[raw_landing_asset(grain, landing) for landing in grain.landings],
+        raw=raw_landings_asset(grain),
         signals=signals,
         typed={name: typed_asset(grain, TRANSFORMS[name]) for name in typed_names},
         checks=signal_checks(grain, signals),

@@ -59,6 +59,11 @@ DEFAULT_PRELOAD = [
     "dagster_pipes",
     "pyiceberg.catalog.rest",
     "pyiceberg.table",
+    # What a signals step's first pyiceberg commit would import: ~90 ms a run when left to the run.
+    "pyiceberg.io.pyarrow",
+    "pyiceberg.avro.file",
+    "pyiceberg.table.update.snapshot",
+    "pydantic_settings",
     "pyarrow",
     "boto3",
     "botocore.client",

@@ -144,7 +144,7 @@ def _materialise(settings: LakeSettings, env_file: Path, count: int) -> int:
             say(f"       FAILED in {time.monotonic() - started:.1f} s: {_first_failure(result)}")
             continue
         meta = _metadata(result)
-        landed = [meta.get(asset.key.to_user_string(), {}) for asset in ASSETS.raw]
+        landed = [meta.get(key.to_user_string(), {}) for key in ASSETS.raw.keys]
         records, pages, size = (sum(m.get(name, 0) for m in landed) for name in ("records", "pages", "bytes"))
         checks_passed = sum(1 for e in result.get_asset_check_evaluations() if e.passed)
         evaluations = len(result.get_asset_check_evaluations())

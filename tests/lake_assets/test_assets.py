@@ -468,7 +468,7 @@ def test_the_sla_monitor_names_exactly_the_slots_a_stopped_crawler_missed_and_cl
             [*assets.assets, *assets.checks],
             resources=all_resources(env_file=str(env_file)),
             instance=dg.DagsterInstance.ephemeral(),
-            run_config={**QUIET, "ops": {"raw_sla_klines": {"config": {"wait_seconds": 5}}}},
+            run_config={**QUIET, "ops": {"scraper_raw_landings": {"config": {"wait_seconds": 5}}}},
             raise_on_error=False,
             **kwargs,
         )
@@ -518,7 +518,7 @@ def test_a_catalog_failure_retries_the_signal_alone(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
     slot = "2026-11-01-01:00"
-    assert materialize([*RAW_LANDINGS], dagster_env, partition_key=slot).success
+    assert materialize([RAW_LANDINGS], dagster_env, partition_key=slot).success
     queue = JobQueue.from_settings(lake_settings.queue, prefix=_prefix(dagster_env))
     landed = {job_id: queue.status(job_id) for job_id in _job_ids(queue, "20261101T0100")}
     assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
@@ -584,6 +584,19 @@ def _prefix(env_file: Path) -> str:
     return next(
         line.split("=", 1)[1] for line in env_file.read_text().splitlines() if line.startswith("LAKE_QUEUE__PREFIX=")
     )
+
+
+@pytest.mark.spark
+def test_one_landing_of_the_slot_step_runs_alone(
+    dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings
+) -> None:
+    """The slot's landings are one step; selecting one of them crawls that landing's jobs and no other's."""
+    ticker = dg.AssetKey("raw_binance_ticker_24hr")
+    result = materialize([RAW_LANDINGS], dagster_env, partition_key="2026-11-01-03:00", selection=[ticker])
+    assert result.success and materialized_keys(result) == {ticker}
+    queue = JobQueue.from_settings(lake_settings.queue, prefix=_prefix(dagster_env))
+    jobs = _job_ids(queue, "20261101T0300")
+    assert sorted(job.split(".")[1] for job in jobs) == ["ticker_24hr"] * len(LANDINGS[1].param_sets), jobs
 
 
 def _job_ids(queue: JobQueue, window_start: str) -> list[str]:
