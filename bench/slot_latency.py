@@ -20,8 +20,9 @@ seconds go, stage by stage (p50 and p95 of each, from Airflow's and Dagster's ow
   launch      Dagster run created -> run started (the run launcher's process)
   crawl       run started -> the run's last raw landing materialised (the step start, the queue, scrapworker,
               S3; the slot's landings crawl side by side, in one step)
-  commit      last landing -> signal materialised: the signals step (its start, its manifests read, the
-              pyiceberg commit)
+  handoff     last landing -> the signals step started (Dagster ends one step and starts the next)
+  signals     the signals step: its phases (`seconds` in its metadata) are printed below the stages:
+              start (its jobs and S3 client), catalog (opened), read (the manifests), commit (pyiceberg)
   report      signal materialised -> the bridge task ended (its polling; not in the latency above)
 """
 
@@ -58,10 +59,12 @@ DAG, TYPED = "scraper_pipeline_v1", "scraper_typed_v1"
 TYPED_EVERY = 5  # minutes: the typed table's Spark submit every fifth slot
 EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events {
   __typename ... on MessageEvent { timestamp message stepKey eventType }
-  ... on MaterializationEvent { assetKey { path } } } } } }"""
+  ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on JsonMetadataEntry { jsonString } } }
+  } } } }"""
 RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results {
   runId creationTime startTime } } } }"""
-STAGES = ("scheduler", "queue", "bridge", "launch", "crawl", "commit", "report")
+STAGES = ("scheduler", "queue", "bridge", "launch", "crawl", "handoff", "signals", "report")
+SIGNALS_STEP = "landing__signals"
 
 
 def stamp(iso: str) -> float:
@@ -113,6 +116,18 @@ class Platform:
         }
         landed, signal = stamps["raw_binance_klines"], stamps["landing/signals"]
         all_landed = max(at for key, at in stamps.items() if key.startswith("raw_"))
+        [step_start] = [
+            int(e["timestamp"]) / 1000
+            for e in events
+            if e.get("eventType") == "STEP_START" and e.get("stepKey") == SIGNALS_STEP
+        ]
+        [phases] = [
+            json.loads(entry["jsonString"])
+            for e in events
+            if e["__typename"] == "MaterializationEvent" and e["assetKey"]["path"] == ["landing", "signals"]
+            for entry in e["metadataEntries"]
+            if entry["label"] == "seconds"
+        ]
         if self.timeline:
             print(f"   the events of run {run['runId']}, seconds after the interval end:")
             for e in events:
@@ -127,10 +142,12 @@ class Platform:
             run["creationTime"],
             run["startTime"],
             all_landed,
+            step_start,
             signal,
             stamp(task["end_date"]),
         ]
         stages = {name: after - before for name, before, after in zip(STAGES, marks[:-1], marks[1:], strict=True)}
+        stages |= {f"signals: {phase}": seconds for phase, seconds in phases.items()}
         return landed - end, signal - end, stages
 
 
@@ -259,9 +276,9 @@ def main() -> int:
     ratio = statistics.median(v[1] for v in baseline) / statistics.median(v[1] for v in mine)
     print(f"ratio (seed-style / this project), median interval end -> signal committed: {ratio:.1f}x")
     print("== where this project's seconds go, per stage (p50 / p95; `report` comes after the signal)")
-    for stage in STAGES:
+    for stage in [*STAGES, *(name for name in mine[0][2] if name not in STAGES)]:
         values = [measured[2][stage] for measured in mine]
-        print(f"   {stage:<10} {percentile(values, 0.5):6.2f} s / {percentile(values, 0.95):6.2f} s")
+        print(f"   {stage:<18} {percentile(values, 0.5):6.2f} s / {percentile(values, 0.95):6.2f} s")
     return 0
 
 

@@ -19,15 +19,20 @@ from typing import Any, Protocol
 class Laps:
     """Seconds per phase of a job, reported with what it materialized: where a run's time went."""
 
-    def __init__(self) -> None:
+    def __init__(self, digits: int = 1) -> None:
         self._last = time.monotonic()
+        self._digits = digits  # 1 for a Spark job's tens of seconds; 3 for a step of a second
         self.seconds: dict[str, float] = {}
 
     def __call__(self, phase: str) -> None:
         """Ends `phase` now (it began where the last one ended)."""
         now = time.monotonic()
-        self.seconds[phase] = round(now - self._last, 1)
+        self.add(phase, now - self._last)
         self._last = now
+
+    def add(self, phase: str, seconds: float) -> None:
+        """Counts `seconds` to `phase` (spent in pieces, between the other phases)."""
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + seconds, self._digits)
 
 
 class Reporter(Protocol):

@@ -312,6 +312,8 @@ def test_the_scraper_pipeline_for_a_slot(
     ticker = metadata(result, "raw_binance_ticker_24hr")  # landed raw: a snapshot per symbol, no typed table
     assert (ticker["jobs"], ticker["records"]) == (len(LANDINGS[1].param_sets),) * 2
     assert metadata(result, "landing/signals")["rows"] == symbols + len(LANDINGS[1].param_sets)
+    phases = metadata(result, "landing/signals")["seconds"]  # where the step's second goes
+    assert set(phases) == {"start", "read", "catalog", "commit"} and all(s >= 0 for s in phases.values()), phases
     assert metadata(result, "market/klines")["rows"] == 15 * symbols
     assert all(check_results(result).values()), check_results(result)
     assert set(check_results(result)) >= {
