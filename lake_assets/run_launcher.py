@@ -69,6 +69,7 @@ DEFAULT_PRELOAD = [
     "botocore.client",
     "redis",
     "requests",
+    "lake_assets.forkserver_warm",  # last: it uses boto3 once, so that no run has to load its model
 ]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -10,6 +13,7 @@ from dagster import DagsterInstance
 
 from lake.settings import LakeSettings
 from lake_assets.pools import ensure_pools
+from lake_assets.run_launcher import DEFAULT_PRELOAD
 from lake_tools import dagster_home
 
 
@@ -43,3 +47,30 @@ def test_new_pools_get_their_default_limit_once_whoever_launches_at_once(
     assert {pool: limits.get(pool) for pool in pools} == dict.fromkeys(pools, (1, True))
     for instance in instances:
         instance.dispose()
+
+
+def test_the_forkserver_warms_boto3_without_touching_the_network() -> None:
+    """The forkserver imports lake_assets.forkserver_warm before it forks runs. After it, a run's S3 client
+    (lake.storage.s3_client) must read no model file; and the warm-up must open no connection, nor walk
+    botocore's credential chain (which could ask an instance-metadata endpoint)."""
+    assert DEFAULT_PRELOAD[-1] == "lake_assets.forkserver_warm"
+    probe = """
+import socket
+def refuse(*args, **kwargs):
+    raise AssertionError(f"connection attempted: {args}")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = refuse
+import lake_assets.forkserver_warm
+import botocore.loaders
+def no_file(loader, path):
+    raise AssertionError(f"a run's client read {path}")
+botocore.loaders.JSONFileLoader.load_file = no_file
+from lake.settings import LakeSettings
+from lake.storage import s3_client
+s3_client(LakeSettings.model_validate({"s3": {"endpoint": "http://127.0.0.1:9", "access_key_id": "fake-id",
+                                               "secret_access_key": "fake-secret"}}))
+print("warm")
+"""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAKE_"))}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "warm", result.stderr[-2000:]
