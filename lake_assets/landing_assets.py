@@ -34,7 +34,8 @@ from lake_contracts.slots import Slot, slot_containing
 from lake_contracts.transforms import TRANSFORMS, TypedTransform
 from scrapworker.endpoints import EndpointCatalog
 from scrapworker.landings import Landing, manifest_key
-from scrapworker.protocol import JobSpec, JobState
+from scrapworker.protocol import JobSpec, JobState, JobStatus
+from scrapworker.queue import JobQueue
 
 Window = tuple[datetime, datetime]
 MAX_LISTED_SLOTS = 500  # missing slots listed in a check's metadata; the count is always whole
@@ -135,13 +136,9 @@ def raw_landings_asset(grain: Grain) -> dg.AssetsDefinition:
         for key, specs in jobs.items():
             failed, pages, records, size = len(failures), 0, 0, 0
             for spec in specs:
-                try:
-                    status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
-                except TimeoutError as exc:
-                    failures.append(f"{spec.job_id}: {exc}")
-                    continue
-                if status.state is not JobState.SUCCEEDED:
-                    failures.append(f"{spec.job_id}: {status.state.value}: {status.error}")
+                status = wait_landed(job_queue, spec, deadline)
+                if isinstance(status, str):
+                    failures.append(status)
                     continue
                 pages += int(status.outputs["pages"])
                 records += int(status.outputs["records"])
@@ -243,6 +240,17 @@ def typed_asset(grain: Grain, transform: TypedTransform) -> dg.AssetsDefinition:
         yield from write_audit_publish(context, spark, transform.table, transform.job, args)
 
     return _typed
+
+
+def wait_landed(job_queue: JobQueue, spec: JobSpec, deadline: float) -> JobStatus | str:
+    """The job's status once it has landed, or why it did not by the deadline (a line naming the job)."""
+    try:
+        status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
+    except TimeoutError as exc:
+        return f"{spec.job_id}: {exc}"
+    if status.state is not JobState.SUCCEEDED:
+        return f"{spec.job_id}: {status.state.value}: {status.error}"
+    return status
 
 
 def publish_in_batches(catalog: Catalog, signals: Iterable[Signal], size: int) -> tuple[int, int]:

@@ -40,6 +40,7 @@ from lake_assets.landing_assets import (
     publish_in_batches,
     raw_description,
     signal_checks,
+    wait_landed,
 )
 from lake_assets.resources import CatalogResource, QueueResource, S3Resource, SparkResource
 from lake_assets.wap import WapBranch, Written, audited_check_specs, table_pool
@@ -47,7 +48,7 @@ from lake_contracts import checks
 from lake_contracts.slots import Slot
 from lake_contracts.transforms import TRANSFORMS, TypedTransform
 from scrapworker.landings import Landing, manifest_key
-from scrapworker.protocol import JobSpec, JobState
+from scrapworker.protocol import JobSpec
 
 # Months queued ahead of the one being typed. One would leave the budget idle while a month's last job
 # finishes alone; more land the months later and leave more to type after the crawl (bench/history.py, a
@@ -218,13 +219,9 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
             month_failures = []
             for name, jobs in month.jobs.items():
                 for _, spec in jobs:
-                    try:
-                        status = job_queue.wait(spec.job_id, max(0.0, deadline - time.monotonic()))
-                    except TimeoutError as exc:
-                        month_failures.append(f"{spec.job_id}: {exc}")
-                        continue
-                    if status.state is not JobState.SUCCEEDED:
-                        month_failures.append(f"{spec.job_id}: {status.state.value}: {status.error}")
+                    status = wait_landed(job_queue, spec, deadline)
+                    if isinstance(status, str):
+                        month_failures.append(status)
                         continue
                     last_landed = max(last_landed, status.finished_at or last_landed)
                     counts = (1, *(int(status.outputs[out]) for out in ("pages", "records", "bytes")))
