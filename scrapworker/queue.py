@@ -66,8 +66,10 @@ _LEASE = (
     + """
 local state = redis.call('HGET', KEYS[2], 'state')
 local stored = redis.call('HGET', KEYS[2], 'fingerprint')
-if stored and stored ~= ARGV[8] then
-  -- Another spec under this job's id: the message is dead-lettered; the job stays as it is.
+if (stored and stored ~= ARGV[8]) or (state and not stored) then
+  -- Another spec under this job's id: the message is dead-lettered; the job stays as it is. A record with
+  -- no fingerprint is an unreadable message's (_REJECT): no job ran under that id, so a readable message
+  -- is not its duplicate, and skipping it would leave no trace of it.
   redis.call('LREM', KEYS[1], 1, ARGV[1])
   redis.call('LPUSH', KEYS[5], ARGV[9])
   return {'conflict', state or ''}

@@ -143,6 +143,19 @@ def test_malformed_messages_are_dead_lettered_with_the_reason(queue: JobQueue, m
         assert queue.status(letter.job_id).state is JobState.DEAD  # type: ignore[union-attr]
 
 
+def test_a_readable_message_under_the_id_of_an_unreadable_one_is_a_conflict_not_skipped(queue: JobQueue) -> None:
+    # The unreadable message leaves a dead record under its id (for a producer watching that id). A later
+    # readable message with that id is no duplicate of a job that ran: it must end as a dead letter naming
+    # the conflict, not be skipped without a trace.
+    queue.redis.lpush(queue.key("pending"), json.dumps(spec("x4").model_dump(mode="json") | {"landing_prefix": "../e"}))
+    assert take_lease(queue) is None
+    queue.redis.lpush(queue.key("pending"), spec("x4").model_dump_json())
+    assert take_lease(queue) is None
+    latest, first = queue.dead_letters()
+    assert "must not contain" in first.reason and latest.reason.startswith("conflict:"), latest.reason
+    assert latest.job_id == "x4" and queue.status("x4").state is JobState.DEAD  # type: ignore[union-attr]
+
+
 def test_a_message_pushed_without_enqueue_is_adopted(queue: JobQueue) -> None:
     queue.redis.lpush(queue.key("pending"), spec("raw-1").model_dump_json())
     lease = take_lease(queue)
