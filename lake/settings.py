@@ -396,9 +396,6 @@ class HistorySettings(_Section):
     wait_hours: float = Field(12.0, gt=0, le=24 * 14)
     # Signal rows per commit: bounded, so a decade of history is tens of commits, not one huge one.
     signal_batch: int = Field(1000, ge=1, le=100_000)
-    # A history job's most pages: a month of 1m klines (44-45 pages) lands in four parts, each typed as it
-    # lands, so little is left to type when the crawl ends. Smaller parts cost more Spark pieces.
-    job_pages: int = Field(12, ge=1, le=1000)
 
     @field_validator("start")
     @classmethod

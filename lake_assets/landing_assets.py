@@ -55,8 +55,6 @@ class Grain:
     wait_seconds: float
     # Signal rows per commit: one commit per run at slot grain; bounded batches for years of history.
     signal_batch: int = 10_000
-    # A job's most pages (None: as many as the budget allows): history lands each month in parts.
-    job_pages: int | None = None
     typed_tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
     # Live slots fall due as time passes: the grain carries the SLA monitor (slots_on_time) on its signals.
@@ -87,7 +85,7 @@ class Grain:
             (Slot(start, int((end - start).total_seconds()) // 60), spec)
             for start, end in windows
             for landing in (self.landings if landings is None else landings)
-            for spec in landing.jobs(start, end, endpoints, self.job_pages)
+            for spec in landing.jobs(start, end, endpoints)
         ]
 
 

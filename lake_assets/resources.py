@@ -81,12 +81,8 @@ class SparkResource(_FromSettings):
     _pyspark: Any = PrivateAttr(default=None)
     _started_session: bool = PrivateAttr(default=False)
 
-    def session(self, niceness: int = 0) -> SparkSession:
-        """The step's session, started on first use with the jobs' conf (lake.catalog_config.spark_conf).
-
-        `niceness` > 0 starts its JVM at that lower CPU priority: a step whose own work is budget-bound
-        elsewhere (the history step's crawl) lets the session have only the CPU the crawl leaves.
-        """
+    def session(self) -> SparkSession:
+        """The step's session, started on first use with the jobs' conf (lake.catalog_config.spark_conf)."""
         if self._pyspark is None:
             from dagster_pyspark import PySparkResource
             from pyspark.sql import SparkSession
@@ -100,10 +96,6 @@ class SparkResource(_FromSettings):
             resource = PySparkResource(spark_config=spark_conf(self.settings))
             resource.setup_for_execution(dg.build_init_resource_context())
             self._pyspark = resource
-            if niceness > 0 and self._started_session:
-                from pyspark import SparkContext
-
-                lower_priority(SparkContext._gateway.proc.pid, niceness)  # type: ignore[union-attr]
         session: SparkSession = self._pyspark.spark_session
         return session
 
@@ -147,17 +139,6 @@ class SparkResource(_FromSettings):
                 if reason is None:
                     raise
                 raise dg.Failure(description=f"Spark job {job} failed: {reason}") from None
-
-
-def lower_priority(pid: int, niceness: int) -> None:
-    """Lower process `pid`'s CPU priority by `niceness`. Linux's nice value belongs to each thread, so every
-    thread the process has is lowered; the threads it starts later inherit it from theirs."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        thread = int(task.name)
-        try:
-            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
-        except ProcessLookupError:
-            continue  # the thread ended meanwhile
 
 
 def _job_error(context: dg.AssetExecutionContext) -> str | None:

@@ -83,11 +83,8 @@ class Landing:
     def asset_name(self) -> str:
         return f"raw_{self.name}"
 
-    def jobs(
-        self, start: datetime, end: datetime, endpoints: EndpointCatalog, max_pages: int | None = None
-    ) -> list[JobSpec]:
-        """The jobs landing [start, end): one per parameter set, split where the budget needs it or where
-        a job would need more than `max_pages` pages (history lands a month in parts of that size).
+    def jobs(self, start: datetime, end: datetime, endpoints: EndpointCatalog) -> list[JobSpec]:
+        """The jobs landing [start, end): one per parameter set, split only where the budget needs it.
 
         An endpoint without time windows (a ticker) is a snapshot taken when the job runs: its job is
         still named by the window, so each slot has its own, but it carries no window to crawl.
@@ -95,7 +92,7 @@ class Landing:
         windowed = isinstance(endpoints.endpoint(self.endpoint).pagination, TimeWindowPaging)
         specs = []
         for params in self.param_sets:
-            for chunk_start, chunk_end in self._chunks(start, end, params, endpoints, max_pages):
+            for chunk_start, chunk_end in self._chunks(start, end, params, endpoints):
                 label = "-".join(str(value) for value in params.values())
                 job_id = (
                     f"{self.landing_prefix}.{self.endpoint}.{label}.{chunk_start:%Y%m%dT%H%M}-{chunk_end:%Y%m%dT%H%M}"
@@ -112,20 +109,13 @@ class Landing:
         return specs
 
     def _chunks(
-        self,
-        start: datetime,
-        end: datetime,
-        params: dict[str, ParamValue],
-        endpoints: EndpointCatalog,
-        max_pages: int | None,
+        self, start: datetime, end: datetime, params: dict[str, ParamValue], endpoints: EndpointCatalog
     ) -> list[tuple[datetime, datetime]]:
-        """Split a range into equal chunks of whole pages where one job would need more weight than its
-        group allows per window, or more than `max_pages` pages.
+        """Split a range only when one job would need more weight than its group allows per window.
 
         A job holds its lease while it waits for budget; keeping each job within one window's budget
         keeps it finishing in about a window, however long the range. Chunks are whole pages of rows
         (but the last), so splitting costs no extra page: a month of 1m klines is 45 requests whole or cut.
-        The cuts depend only on the range and the endpoint, so the same range always has the same jobs.
         """
         endpoint = endpoints.endpoint(self.endpoint)
         interval = INTERVAL_MINUTES.get(str(params.get("interval", "")))
@@ -135,13 +125,10 @@ class Landing:
         _, group = endpoints.group_of(endpoint)
         weight = endpoint.request_weight(params)
         # A window of exactly n full pages may cost n + 1 requests (an empty last one says it is the end).
-        most = max(1, group.weight_per_window // weight - 1)
-        most = most if max_pages is None else min(most, max_pages)
-        page = timedelta(minutes=interval * paging.limit)
-        pages = math.ceil((end - start) / page)
-        if pages <= most:
+        pages_per_job = max(1, group.weight_per_window // weight - 1)
+        step = timedelta(minutes=interval * paging.limit * pages_per_job)
+        if end - start <= step:
             return [(start, end)]
-        step = page * math.ceil(pages / math.ceil(pages / most))  # as few chunks as fit, as even as whole pages allow
         edges = [start + step * i for i in range(math.ceil((end - start) / step))] + [end]
         return list(itertools.pairwise(edges))
 

@@ -324,12 +324,12 @@ def test_the_scraper_pipeline_for_a_slot(
 
 
 @pytest.mark.spark
-def test_two_months_of_history_for_a_configured_symbol_land_in_parts_typed_as_they_land_in_one_run(
+def test_two_months_of_history_for_a_configured_symbol_land_and_are_typed_month_by_month_in_one_run(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
     """The history grain: a range of months is one run and one step, the same signals table, typed table and
-    checks as the slots; each month lands in parts, catalogued and typed as they land (a signal commit and
-    an append per piece), and the range reaches main in one merge. The landings come from the file: a symbol is
+    checks as the slots; each month is catalogued and typed as it lands (a signal commit and an append of
+    its own), and the range reaches main in one merge. The landings come from the file: a symbol is
     configuration, not code."""
     # The shipped file with its symbol list cut to one symbol it does not have (one month of it is 45 pages).
     shipped = BUILTIN_LANDINGS.read_text()
@@ -349,14 +349,17 @@ def test_two_months_of_history_for_a_configured_symbol_land_in_parts_typed_as_th
     symbols, september, october = len(landings[0].param_sets), 30 * 1440, 31 * 1440
     assert [p["symbol"] for p in landings[0].param_sets] == ["XRPUSDT"]
     raw = metadata(result, "history/raw_binance_klines")
-    # Four parts per symbol and month (at most 12 pages each), 44 and 45 pages: no page more than whole months.
-    assert (raw["jobs"], raw["records"], raw["pages"]) == (8 * symbols, september + october, symbols * (44 + 45))
+    # One job per symbol and month, 44 and 45 pages: no page more than the rows need.
+    assert (raw["jobs"], raw["records"], raw["pages"]) == (2 * symbols, september + october, symbols * (44 + 45))
     signals_meta = metadata(result, "history/landing/signals")
+    assert (signals_meta["rows"], signals_meta["commits"]) == (2 * symbols, 2)  # a commit per month as it landed
     typed = metadata(result, "history/market/klines")
-    assert signals_meta["rows"] == 8 * symbols
-    # How many parts land before the typing comes round is the machine's; each piece has its signal commit.
-    assert 1 <= typed["pieces"] == signals_meta["commits"] <= 8
-    assert (typed["rows"], typed["appended"], typed["merged"]) == (september + october, september + october, 0)
+    assert (typed["rows"], typed["appended"], typed["merged"], typed["pieces"]) == (
+        september + october,
+        september + october,
+        0,
+        2,
+    )
     assert check_results(result) == {
         "history/landing/signals:no_null_partitions": True,
         "history/landing/signals:signals_complete": True,
@@ -369,9 +372,9 @@ def test_two_months_of_history_for_a_configured_symbol_land_in_parts_typed_as_th
     assert added.num_rows == september + october  # the new symbol, typed beside the others
     signals_rows = catalog.load_table("landing.signals").scan(row_filter="ds == '2026-09-01'").to_arrow().to_pylist()
     history_jobs = sorted(row["job_id"] for row in signals_rows if row["endpoint"] == "klines")
-    # September's parts, filed under the month: 11 pages of 1000 minutes each, the last 10.2.
-    edges = ["20260901T0000", "20260908T1520", "20260916T0640", "20260923T2200", "20261001T0000"]
-    assert history_jobs == [f"binance.klines.XRPUSDT-1m.{a}-{b}" for a, b in itertools.pairwise(edges)]
+    assert history_jobs == sorted(
+        f"binance.klines.{p['symbol']}-1m.20260901T0000-20261001T0000" for p in landings[0].param_sets
+    )
 
 
 @pytest.mark.spark

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import subprocess
 import sys
@@ -142,17 +141,3 @@ def test_a_long_range_is_cut_into_whole_pages_within_one_window_of_budget() -> N
     assert all(job.window and job.window.end - job.window.start == timedelta(minutes=9000) for job in jobs[:-1])
     assert all(a.window and b.window and a.window.end == b.window.start for a, b in itertools.pairwise(jobs))
     assert len(jobs) == 5  # 44,640 minutes = 4 x 9,000 + 8,640
-
-
-def test_max_pages_cuts_a_month_into_even_parts_of_whole_pages_that_cost_no_extra_request() -> None:
-    """History lands a month in parts: 31 days of 1m klines (44.64 pages) in at most 12 pages a part are 4
-    parts of 12, 12, 12 and 8.64 pages, still 45 requests."""
-    klines = load_landings(CATALOG)[0]
-    month = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC))
-    jobs = [job for job in klines.jobs(*month, CATALOG, max_pages=12) if job.params["symbol"] == "BTCUSDT"]
-    windows = [(job.window.start, job.window.end) for job in jobs if job.window]
-    assert [int((end - start).total_seconds() // 60) for start, end in windows] == [12_000, 12_000, 12_000, 8_640]
-    assert (windows[0][0], windows[-1][1]) == month
-    assert sum(math.ceil((end - start).total_seconds() / 60 / 1000) for start, end in windows) == 45
-    assert jobs[0].job_id == "binance.klines.BTCUSDT-1m.20250101T0000-20250109T0800"  # named by its part
-    assert len(klines.jobs(*month, CATALOG, max_pages=45)) == len(klines.jobs(*month, CATALOG))  # a whole month fits

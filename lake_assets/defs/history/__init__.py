@@ -50,7 +50,6 @@ HISTORY = Grain(
     landings=tuple(landing for landing in LANDINGS if landing.history),
     wait_seconds=SETTINGS.history.wait_hours * 3600,
     signal_batch=SETTINGS.history.signal_batch,
-    job_pages=SETTINGS.history.job_pages,
     description=", one partition per month of history",
 )
 ASSETS = history_assets(HISTORY)
