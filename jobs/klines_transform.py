@@ -25,6 +25,7 @@ from jobs.common import JobInputError, ensure_table, run_main, spark_session
 from jobs.raw_landing import raw_bucket, read_manifests, read_pages
 from jobs.reporting import Laps, Reporter
 from lake_contracts import checks, tables
+from lake_contracts.manifest import Manifest
 
 TABLE = tables.KLINES
 PRICE = DecimalType(24, 8)
@@ -82,9 +83,16 @@ def held_days(spark: SparkSession, table: str, frame: DataFrame, span: Column) -
     return frame.select("symbol", "interval", DAY).distinct().join(held, ["symbol", "interval", DAY], "left_semi")
 
 
-def transform(spark: SparkSession, manifest_keys: list[str], table: str, report: Reporter) -> None:
+def transform(
+    spark: SparkSession,
+    manifest_keys: list[str],
+    table: str,
+    report: Reporter,
+    manifests: dict[str, Manifest] | None = None,
+) -> None:
     """Type the landings of `manifest_keys` into `table` (catalog-qualified when not the session's default),
-    and report the job's check and what it wrote.
+    and report the job's check and what it wrote. `manifests`: those landings' manifests, when the caller
+    has read them already (the history step reads them for the signals); else they are read here.
 
     spark-submit runs it once per run (main below); the history step runs it once per month in a session it
     holds for the whole range (dagster-pyspark), so the months after the first pay no JVM start.
@@ -94,7 +102,10 @@ def transform(spark: SparkSession, manifest_keys: list[str], table: str, report:
     spark.conf.set("spark.sql.ansi.enabled", "true")
     bucket = raw_bucket(spark)
 
-    manifests = read_manifests(spark, bucket, manifest_keys)
+    if manifests is None:
+        manifests = read_manifests(spark, bucket, manifest_keys)
+    else:
+        manifests = {key: manifests[key] for key in manifest_keys}
     for key, manifest in manifests.items():
         if manifest.endpoint != "klines":
             raise JobInputError(f"{key} is a {manifest.endpoint!r} landing, not klines")

@@ -20,6 +20,7 @@ from pyiceberg.table import Table
 
 from lake.storage import read_manifest
 from lake.tables import SIGNALS, commit_retrying, ensure_table
+from lake_contracts.manifest import Manifest
 from lake_contracts.slots import Slot
 
 if TYPE_CHECKING:
@@ -42,10 +43,15 @@ class Signal:
     published_at: datetime
 
 
-def read_signal(s3: S3Client, bucket: str, manifest_key: str, slot: Slot, run_id: str | None) -> Signal:
+def landed_manifest(s3: S3Client, bucket: str, manifest_key: str) -> Manifest:
+    """The landing's manifest; a landing without one is not complete, and nothing may be published for it."""
     manifest = read_manifest(s3, bucket, manifest_key)
     if manifest is None:
         raise LandingIncompleteError(f"no manifest at s3://{bucket}/{manifest_key}: the landing is not complete")
+    return manifest
+
+
+def signal_of(manifest: Manifest, bucket: str, manifest_key: str, slot: Slot, run_id: str | None) -> Signal:
     prefix = manifest_key.rpartition("/")[0]
     return Signal(
         job_id=manifest.job_id,
@@ -57,6 +63,10 @@ def read_signal(s3: S3Client, bucket: str, manifest_key: str, slot: Slot, run_id
         run_id=run_id,
         published_at=datetime.now(UTC),
     )
+
+
+def read_signal(s3: S3Client, bucket: str, manifest_key: str, slot: Slot, run_id: str | None) -> Signal:
+    return signal_of(landed_manifest(s3, bucket, manifest_key), bucket, manifest_key, slot, run_id)
 
 
 def publish(catalog: Catalog, signal: Signal, attempts: int = 8) -> None:

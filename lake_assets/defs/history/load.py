@@ -31,10 +31,11 @@ from typing import Any
 
 import dagster as dg
 
-from lake.signals import read_signal
+from lake.signals import landed_manifest, signal_of
 from lake.tables import SIGNALS
 from lake_assets.landing_assets import (
     Grain,
+    Landed,
     LandingConfig,
     Window,
     publish_in_batches,
@@ -209,7 +210,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
         client, lake_catalog = s3.client(), catalog.catalog()
         deadline = started + (config.wait_seconds or grain.wait_seconds)
         failures: list[str] = []
-        landed: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in raw_keys}  # jobs, pages, records, bytes
+        landed = {name: Landed() for name in raw_keys}
         manifest_keys: list[str] = []
         signal_rows = signal_commits = 0
         signal_seconds = 0.0
@@ -224,8 +225,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                         month_failures.append(status)
                         continue
                     last_landed = max(last_landed, status.finished_at or last_landed)
-                    counts = (1, *(int(status.outputs[out]) for out in ("pages", "records", "bytes")))
-                    landed[name] = [total + count for total, count in zip(landed[name], counts, strict=True)]
+                    landed[name].add(status)
                     manifest_keys.append(manifest_key(spec))
             queue_ahead()  # the next month crawls while this one is catalogued and typed
             if month_failures:
@@ -234,9 +234,12 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
             if failures:
                 continue  # the range will not be published: type nothing more
             signal_started = time.monotonic()
+            # Read once: each manifest makes its signal, and the typing is handed the same manifests.
+            month_keys = [(slot, manifest_key(spec)) for slot, spec in month.all_jobs]
+            manifests = {key: landed_manifest(client, s3.raw_bucket, key) for _, key in month_keys}
             signals = (
-                read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
-                for slot, spec in month.all_jobs
+                signal_of(manifests[key], s3.raw_bucket, key, slot, run_id=context.run.run_id)
+                for slot, key in month_keys
             )
             rows, commits = publish_in_batches(lake_catalog, signals, grain.signal_batch)
             signal_rows, signal_commits = signal_rows + rows, signal_commits + commits
@@ -245,7 +248,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                 keys = [manifest_key(spec) for landing in landings for _, spec in month.jobs[landing.name]]
                 if keys:
                     session = spark.session()
-                    _transform(transform)(session, keys, tables[name], pieces[name])
+                    _transform(transform)(session, keys, tables[name], pieces[name], {k: manifests[k] for k in keys})
                     session.catalog.clearCache()  # the next month's pieces need the memory
 
         if failures:
@@ -255,14 +258,10 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                 allow_retries=False,  # the workers retried each job already
             )
         for name, key in raw_keys.items():
-            count, pages, records, size = landed[name]
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
-                    "jobs": count,
-                    "pages": pages,
-                    "records": records,
-                    "bytes": size,
+                    **landed[name].metadata(),
                     "duration_s": round((last_landed - began).total_seconds(), 2),  # the crawl, to its last landing
                     "manifest_keys": dg.MetadataValue.json(manifest_keys[:1000]),
                 },
