@@ -107,7 +107,9 @@ def shared_budget(env_file: Path, tmp: Path, seconds: float) -> None:
         statuses[request.status] += 1
     span = max(r.at for r in requests) - min(r.at for r in requests)
     print("== three workers, one budget")
-    print(f"budget               {limit} weight per {window:.0f} s window, burst {burst} (Binance: 6000/60 s, 300)")
+    print(
+        f"budget               {limit} weight per {window:.0f} s window, burst {burst} (Binance: 6000/60 s, burst 100)"
+    )
     print(f"requests             {len(requests)} in {span:.1f} s = {len(requests) / span:.1f} requests/s")
     print(
         f"weight used/allowed  {used}/{allowed} over {len(full)} full windows = {used / allowed:.1%} (target >= 90 %)"

@@ -1,7 +1,7 @@
 """History benchmark: a year of 1-minute klines for 2 symbols (~1.05M rows) from the simulator into
 market.klines, end to end, against dlt's rest_api source loading the same rows into Iceberg.
 
-    .venv/bin/python bench/history.py [--months 12] [--limit 120 --window 10 --burst 6] [--workers 3] [--no-dlt]
+    .venv/bin/python bench/history.py [--months 12] [--limit 120 --window 10 --burst 2] [--workers 3] [--no-dlt]
 
 Starts its own embedded stack (PostgreSQL, Redis, SeaweedFS, Nessie) on free ports, a market simulator
 enforcing the budget (--limit weight per --window seconds, as Binance counts it), and --workers
@@ -291,7 +291,9 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--limit", type=int, default=120, help="weight per window (Binance: 6000)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds (Binance: 60)")
-    parser.add_argument("--burst", type=int, default=6, help="our limiter's burst (Binance config: 300)")
+    parser.add_argument(
+        "--burst", type=int, default=2, help="our limiter's burst, one request (Binance config: 100 of 6000)"
+    )
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--no-dlt", action="store_true")
     args = parser.parse_args()
