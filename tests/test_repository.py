@@ -1,0 +1,48 @@
+"""The repository speaks only of itself: no file cites a document or a tracker a reader of it does not have."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Built from pieces, so that this file does not match itself.
+OUTSIDE = re.compile(
+    "|".join((r"\bDESIGN" + r"\.md\b", r"\bissues?\s+#?\d+\b", r"§\s*\d")),
+    re.IGNORECASE,
+)
+
+
+def tracked_text_files() -> list[Path]:
+    names = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    )
+    files = []
+    for name in filter(None, names):
+        path = ROOT / name
+        if path.is_file() and b"\0" not in path.read_bytes()[:4096]:
+            files.append(path)
+    return files
+
+
+def citations(text: str) -> list[str]:
+    return [match.group(0) for match in OUTSIDE.finditer(text)]
+
+
+def test_the_pattern_finds_what_it_is_for() -> None:
+    cited = "See DESIGN" + ".md §3, issue 13's note, Issues #14 and 15."
+    assert citations(cited) == ["DESIGN" + ".md", "§3", "issue 13", "Issues #14"]
+    assert citations("one issue: 3 retries; designs, an md file, a tissue 4") == []
+
+
+def test_no_tracked_file_cites_a_document_or_an_issue_outside_the_repository() -> None:
+    files = tracked_text_files()
+    assert len(files) > 100  # the tree was listed, not an empty directory
+    found = {
+        f"{path.relative_to(ROOT)}:{number}: {hit}"
+        for path in files
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        for hit in citations(line)
+    }
+    assert not found, "write what the reader needs here instead:\n" + "\n".join(sorted(found))
