@@ -62,9 +62,6 @@ class StackSettings(_Section):
 
     port_base: int = Field(DEFAULT_PORT_BASE, ge=1024, le=55400)
 
-    def port(self, offset: int) -> int:
-        return self.port_base + offset
-
 
 class S3Settings(_Section):
     """S3-compatible object storage: SeaweedFS here, RustFS in production."""

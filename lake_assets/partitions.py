@@ -10,7 +10,7 @@ import dagster as dg
 
 from lake.settings import PartitionSettings
 from lake_contracts import tags
-from lake_contracts.slots import KEY_FORMAT, Slot, cron_for, partition_to_slot, slots_between
+from lake_contracts.slots import KEY_FORMAT, Slot, cron_for, slots_between
 
 RANGE_START_TAG = tags.RANGE_START
 RANGE_END_TAG = tags.RANGE_END
@@ -31,14 +31,3 @@ def slots_of(context: dg.AssetExecutionContext, minutes: int) -> list[Slot]:
     """The slots of this run: one partition, or a whole range (single-run backfill)."""
     window = context.partition_time_window
     return slots_between(window.start, window.end, minutes)
-
-
-def slots_of_run(tags: dict[str, str], minutes: int) -> list[Slot]:
-    """The slots a run covers, from its tags (asset checks see the run, not a partition)."""
-    if PARTITION_TAG in tags:
-        return [partition_to_slot(tags[PARTITION_TAG], minutes)]
-    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
-        first = partition_to_slot(tags[RANGE_START_TAG], minutes)
-        last = partition_to_slot(tags[RANGE_END_TAG], minutes)
-        return slots_between(first.start, last.end, minutes)
-    return []
