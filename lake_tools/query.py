@@ -14,6 +14,7 @@ from typing import Any
 
 from lake.catalog_config import duckdb_statements, redact
 from lake.settings import LakeSettings
+from lake_contracts import tables
 
 EXTENSIONS = ("httpfs", "avro", "iceberg")  # iceberg reads manifests with avro and files over httpfs
 READ_STATEMENT = re.compile(r"^\s*(select|with|from|show|describe|summarize|explain|values|table)\b", re.IGNORECASE)
@@ -81,9 +82,22 @@ def query(settings: LakeSettings, sql: str, limit: int = 100) -> tuple[list[str]
         columns = [column[0] for column in result.description or []]
         return columns, result.fetchmany(limit + 1)
     except duckdb.Error as exc:
-        raise QueryError(_first_line(exc)) from None
+        raise QueryError(_first_line(exc) + not_written_yet(str(exc))) from None
     finally:
         connection.close()
+
+
+def not_written_yet(message: str) -> str:
+    """For DuckDB's "Table with name X does not exist": which DAG and asset write X, when it is the lake's."""
+    missing = re.search(r"Table with name (\S+) does not exist", message)
+    if missing is None:
+        return ""
+    name = missing.group(1).strip('"').lower()
+    for table, dag_id in tables.WRITERS.items():
+        if name in (table, table.partition(".")[2]):
+            asset = table.replace(".", "/")
+            return f" ({table} is written by the Airflow DAG {dag_id}, Dagster asset {asset}: it exists once that ran)"
+    return ""
 
 
 def print_table(columns: list[str], rows: list[tuple[Any, ...]], limit: int) -> None:
