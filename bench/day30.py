@@ -43,7 +43,7 @@ from lake.tables import SIGNALS, commit_retrying, ensure_table  # noqa: E402
 from lake_contracts import tables  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
 from lake_tools.bootstrap import bootstrap  # noqa: E402
-from scrapworker.landing import Landing  # noqa: E402
+from scrapworker.landing import LandingWriter  # noqa: E402
 from scrapworker.protocol import JobSpec  # noqa: E402
 from tests.support import throwaway_stack  # noqa: E402
 
@@ -87,7 +87,7 @@ def create_klines_table(settings: LakeSettings) -> None:
             "landing_prefix": "bench/day30",
         }
     )
-    landing = Landing(s3_client(settings), settings.s3.raw_bucket, spec)
+    landing = LandingWriter(s3_client(settings), settings.s3.raw_bucket, spec)
     landing.write_page(json.dumps([kline(START - timedelta(minutes=1))]).encode(), {"symbol": "BTCUSDT"}, 1)
     landing.write_manifest(worker="bench", attempt=1, started_at=datetime.now(UTC))
     submit(settings, "klines_transform", ["--manifest", landing.manifest_key])

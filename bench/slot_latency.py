@@ -49,7 +49,8 @@ from lake.spark_submit import submit  # noqa: E402
 from lake_assets.resources import all_resources  # noqa: E402
 from lake_contracts.slots import Slot  # noqa: E402
 from lake_tools.platform import airflow  # noqa: E402
-from scrapworker.landings import load_landings, manifest_key  # noqa: E402
+from scrapworker.landing import manifest_key_of  # noqa: E402
+from scrapworker.landings import load_landings  # noqa: E402
 from scrapworker.protocol import JobState  # noqa: E402
 from scrapworker.queue import JobQueue  # noqa: E402
 from tests.support import LAKE, clean_environ, free_port_base, make_lake_home  # noqa: E402
@@ -210,7 +211,7 @@ def seed_style(slot: Slot, queue: JobQueue, settings_env: Path, endpoints: objec
                 "--endpoint",
                 spec.endpoint,
                 "--s3-path",
-                manifest_key(spec),
+                manifest_key_of(spec),
                 "--ds",
                 slot.ds,
                 "--hr",

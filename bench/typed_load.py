@@ -38,7 +38,7 @@ from lake_tools.bootstrap import bootstrap  # noqa: E402
 from market_sim import SimulatorConfig  # noqa: E402
 from market_sim.intervals import KLINE_INTERVALS  # noqa: E402
 from market_sim.market import MarketData  # noqa: E402
-from scrapworker.landing import Landing  # noqa: E402
+from scrapworker.landing import LandingWriter  # noqa: E402
 from scrapworker.protocol import JobSpec, TimeWindow  # noqa: E402
 from tests.support import throwaway_stack  # noqa: E402
 
@@ -72,7 +72,7 @@ def land(settings: LakeSettings, first: datetime, months: int) -> list[list[str]
                 window=TimeWindow(start=start, end=end),
                 landing_prefix="binance",
             )
-            landing = Landing(client, settings.s3.raw_bucket, spec)
+            landing = LandingWriter(client, settings.s3.raw_bucket, spec)
             opens = range(int(start.timestamp() * 1000), int(end.timestamp() * 1000), MINUTE_MS)
             for at in range(0, len(opens), PAGE):
                 rows = [market.kline_row(symbol, minute, open_ms, open_ms) for open_ms in opens[at : at + PAGE]]

@@ -75,8 +75,8 @@ SLA_TASK = "slots_on_time"
 
 
 def pipeline_specs() -> list[dict[str, Any]]:
-    from lake_assets.context import SETTINGS
     from lake_assets.definitions import defs
+    from lake_assets.loaded_settings import SETTINGS
 
     graph = defs.resolve_asset_graph()
     cadence = SETTINGS.partitions.cadence_minutes
@@ -177,7 +177,7 @@ def _doc(pipeline: Pipeline) -> str:
 
 def _daily(group: str) -> str:
     """Unpartitioned groups run daily; maintenance at its own time, once the UTC day has closed."""
-    from lake_assets.context import SETTINGS
+    from lake_assets.loaded_settings import SETTINGS
 
     return SETTINGS.maintenance.cron if group == "maintenance" else "0 0 * * *"
 

@@ -32,8 +32,9 @@ from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
 from lake_contracts import checks, tables
 from lake_contracts.slots import Slot, slot_containing
 from lake_contracts.transforms import TRANSFORMS, TypedTransform
-from scrapworker.endpoints import EndpointCatalog
-from scrapworker.landings import Landing, manifest_key
+from scrapworker.endpoints import EndpointFile
+from scrapworker.landing import manifest_key_of
+from scrapworker.landings import Landing
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
 
@@ -78,7 +79,7 @@ class Grain:
         return self.windows(first.start, last.end)
 
     def jobs(
-        self, windows: list[Window], endpoints: EndpointCatalog, landings: tuple[Landing, ...] | None = None
+        self, windows: list[Window], endpoints: EndpointFile, landings: tuple[Landing, ...] | None = None
     ) -> list[tuple[Slot, JobSpec]]:
         """Each job of the windows with the slot its signal is filed under (the window it lands)."""
         return [
@@ -148,7 +149,7 @@ def raw_landings_asset(grain: Grain) -> dg.AssetsDefinition:
                 metadata={
                     **landed.metadata(),
                     "duration_s": round(time.monotonic() - started, 2),
-                    "manifest_keys": dg.MetadataValue.json([manifest_key(spec) for spec in specs[:1000]]),
+                    "manifest_keys": dg.MetadataValue.json([manifest_key_of(spec) for spec in specs[:1000]]),
                 },
             )
         if failures:
@@ -184,7 +185,7 @@ def signals_asset(grain: Grain) -> dg.AssetsDefinition:
         def signals() -> Iterator[Signal]:  # read lazily: a long range's signals are committed in batches
             for slot, spec in jobs:
                 began = time.monotonic()
-                signal = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=context.run.run_id)
+                signal = read_signal(client, s3.raw_bucket, manifest_key_of(spec), slot, run_id=context.run.run_id)
                 laps.add("read", time.monotonic() - began)
                 yield signal
 
@@ -233,8 +234,8 @@ def typed_asset(grain: Grain, transform: TypedTransform) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, queue: QueueResource, spark: SparkResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
         specs = grain.jobs(grain.run_windows(context), queue.endpoints(), landings)
-        args = [arg for _, spec in specs for arg in ("--manifest", manifest_key(spec))]
-        yield from write_audit_publish(context, spark, transform.table, transform.job, args)
+        args = [arg for _, spec in specs for arg in ("--manifest", manifest_key_of(spec))]
+        yield from write_audit_publish(context, spark, transform.table, transform.spark_job, args)
 
     return _typed
 
@@ -328,7 +329,7 @@ def signal_checks(grain: Grain, signals: dg.AssetsDefinition | dg.AssetKey) -> l
         client, mismatches = s3.client(), []
         for slot, spec in grain.jobs(windows, queue.endpoints()):
             try:
-                landed = read_signal(client, s3.raw_bucket, manifest_key(spec), slot, run_id=None).record_count
+                landed = read_signal(client, s3.raw_bucket, manifest_key_of(spec), slot, run_id=None).record_count
             except LandingIncompleteError:
                 mismatches.append(f"{spec.job_id}: no manifest")
                 continue

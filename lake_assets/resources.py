@@ -22,7 +22,7 @@ from lake.catalog_config import spark_catalog_entries, spark_conf
 from lake.settings import LakeSettings, load_settings
 from lake.spark_submit import prepared
 from lake.storage import s3_client
-from scrapworker.endpoints import EndpointCatalog, catalog_for
+from scrapworker.endpoints import EndpointFile, endpoints_for
 from scrapworker.queue import JobQueue
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ class QueueResource(_FromSettings):
     def queue(self) -> JobQueue:
         return JobQueue.from_settings(self.settings.queue)
 
-    def endpoints(self) -> EndpointCatalog:
-        return catalog_for(self.settings.crawler)
+    def endpoints(self) -> EndpointFile:
+        return endpoints_for(self.settings.crawler)
 
 
 class S3Resource(_FromSettings):

@@ -15,7 +15,6 @@ NAMESPACES = ("seed", "landing", "market")
 assert {table.partition(".")[0] for table in ALL_TABLES} <= set(NAMESPACES)
 
 
-
 # The Airflow DAG that writes each table on schedule, through the Dagster asset keyed like the table
 # (market.klines: market/klines). A table not written yet is named with its writer where a reader meets it
 # (`lake query`); tests/lake_assets/test_definitions.py holds the definitions to this.

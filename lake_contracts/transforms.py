@@ -17,7 +17,7 @@ class TypedTransform:
     name: str
     endpoint: str
     required_params: tuple[str, ...]
-    job: str  # jobs/<job>.py
+    spark_job: str  # jobs/<spark_job>.py
     table: str
 
 
@@ -26,7 +26,7 @@ TRANSFORMS = {
         name="klines",
         endpoint="klines",
         required_params=("symbol", "interval"),
-        job="klines_transform",
+        spark_job="klines_transform",
         table=tables.KLINES,
     ),
 }

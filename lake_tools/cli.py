@@ -102,12 +102,12 @@ def cmd_doctor(settings: LakeSettings, _: argparse.Namespace) -> int:
 
 def cmd_validate(settings: LakeSettings, _: argparse.Namespace) -> int:
     """The settings (already loaded), the endpoint file and the landings file, each error with its line."""
-    from scrapworker.endpoints import catalog_for
+    from scrapworker.endpoints import endpoints_for
     from scrapworker.landings import BUILTIN_LANDINGS, landings_for
 
-    catalog = catalog_for(settings.crawler)
+    endpoints = endpoints_for(settings.crawler)
     landings = landings_for(settings.crawler)
-    print(f"settings: ok; endpoints: {len(catalog.endpoints)} ({', '.join(catalog.endpoints)})")
+    print(f"settings: ok; endpoints: {len(endpoints.endpoints)} ({', '.join(endpoints.endpoints)})")
     print(f"landings ({settings.crawler.landings_file or BUILTIN_LANDINGS}):")
     for landing in landings:
         extras = [f"typed: {landing.typed}"] * bool(landing.typed) + ["history"] * landing.history

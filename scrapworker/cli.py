@@ -13,7 +13,7 @@ import redis
 from pydantic import ValidationError
 
 from lake.settings import LakeSettings, SettingsError, load_settings
-from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, catalog_for, load_catalog
+from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, endpoints_for, load_endpoints
 from scrapworker.landings import load_landings
 from scrapworker.protocol import MAX_PARAM_INT, JobSpec, ParamValue, first_errors, parse_message
 from scrapworker.queue import JobQueue, access_refused
@@ -27,7 +27,7 @@ def cmd_run(settings: LakeSettings, args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
     worker = Worker(
         queue=JobQueue.from_settings(settings.queue),
-        catalog=catalog_for(settings.crawler),
+        endpoints=endpoints_for(settings.crawler),
         s3=s3_client(settings),
         bucket=settings.s3.raw_bucket,
         concurrency=args.concurrency,
@@ -58,7 +58,7 @@ def cmd_enqueue(settings: LakeSettings, args: argparse.Namespace) -> int:
                 "landing_prefix": args.prefix,
             }
         )
-    catalog_for(settings.crawler).check_job(spec)
+    endpoints_for(settings.crawler).check_job(spec)
     status = JobQueue.from_settings(settings.queue).enqueue(spec, rerun=args.rerun)
     print(json.dumps({"job_id": status.job_id, "state": status.state.value}))
     return 0
@@ -90,10 +90,10 @@ def cmd_dlq_requeue(settings: LakeSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_validate_config(_: LakeSettings | None, args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.file)
-    print(f"{args.file}: ok ({len(catalog.endpoints)} endpoints: {', '.join(catalog.endpoints)})")
+    endpoints = load_endpoints(args.file)
+    print(f"{args.file}: ok ({len(endpoints.endpoints)} endpoints: {', '.join(endpoints.endpoints)})")
     if args.landings:
-        landings = load_landings(catalog, args.landings)
+        landings = load_landings(endpoints, args.landings)
         print(f"{args.landings}: ok ({len(landings)} landings: {', '.join(landing.name for landing in landings)})")
     return 0
 

@@ -18,7 +18,7 @@ from scrapworker.protocol import JobSpec, ParamValue, TimeWindow, clip
 from scrapworker.row_spans import Span, SpanError, parse_span, parse_zone
 from scrapworker.yaml_config import ConfigError, read_yaml, validate
 
-__all__ = ["ConfigError", "EndpointCatalog", "JobRejectedError", "catalog_for", "load_catalog", "parse_catalog"]
+__all__ = ["ConfigError", "EndpointFile", "JobRejectedError", "endpoints_for", "load_endpoints", "parse_endpoints"]
 
 BUILTIN_CONFIG = Path(__file__).parent / "config" / "binance.yaml"
 
@@ -246,14 +246,14 @@ def paging_params(pagination: OneShot | TimeWindowPaging | OffsetPaging | Cursor
             return set()
 
 
-class EndpointCatalog(_Strict):
+class EndpointFile(_Strict):
     version: Literal[1]
     rate_limits: dict[str, RateLimitGroup]
     apis: dict[str, Api]
     endpoints: dict[str, Endpoint]
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> EndpointCatalog:
+    def _references_resolve(self) -> EndpointFile:
         problems = []
         for name, api in self.apis.items():
             if api.rate_limit_group not in self.rate_limits:
@@ -277,7 +277,7 @@ class EndpointCatalog(_Strict):
             raise JobRejectedError(f"unknown endpoint {name!r}; known: {', '.join(sorted(self.endpoints))}") from None
 
     def check_job(self, spec: JobSpec) -> None:
-        """Raise JobRejectedError naming every problem with a job for this catalogue: the endpoint, its
+        """Raise JobRejectedError naming every problem with a job for this endpoint file: the endpoint, its
         parameters, and the window against the API's epoch and the endpoint's time resolution. Workers,
         `scrapworker enqueue` and producers all check the same way."""
         endpoint = self.endpoint(spec.endpoint)
@@ -303,8 +303,8 @@ class EndpointCatalog(_Strict):
         group = self.apis[endpoint.api].rate_limit_group
         return group, self.rate_limits[group]
 
-    def with_base_urls(self, overrides: dict[str, str]) -> EndpointCatalog:
-        """The same catalog with some APIs pointed elsewhere (a simulator, a proxy, a testnet)."""
+    def with_base_urls(self, overrides: dict[str, str]) -> EndpointFile:
+        """The same endpoints with some APIs pointed elsewhere (a simulator, a proxy, a testnet)."""
         unknown = sorted(set(overrides) - set(self.apis))
         if unknown:
             raise ConfigError("base URL overrides", [f"{name}: no such api" for name in unknown])
@@ -315,21 +315,21 @@ class EndpointCatalog(_Strict):
         return self.model_copy(update={"apis": apis})
 
 
-def load_catalog(path: Path = BUILTIN_CONFIG, base_urls: dict[str, str] | None = None) -> EndpointCatalog:
+def load_endpoints(path: Path = BUILTIN_CONFIG, base_urls: dict[str, str] | None = None) -> EndpointFile:
     """Load and validate an endpoint file; raise ConfigError with every problem and its line."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
-    catalog = parse_catalog(text, str(path))
-    return catalog.with_base_urls(base_urls) if base_urls else catalog
+    endpoints = parse_endpoints(text, str(path))
+    return endpoints.with_base_urls(base_urls) if base_urls else endpoints
 
 
-def catalog_for(settings: CrawlerSettings) -> EndpointCatalog:
+def endpoints_for(settings: CrawlerSettings) -> EndpointFile:
     """The endpoint file the settings name (LAKE_CRAWLER__ENDPOINTS_FILE, else the shipped one), with overrides."""
-    return load_catalog(settings.endpoints_file or BUILTIN_CONFIG, settings.base_urls)
+    return load_endpoints(settings.endpoints_file or BUILTIN_CONFIG, settings.base_urls)
 
 
-def parse_catalog(text: str, source: str) -> EndpointCatalog:
+def parse_endpoints(text: str, source: str) -> EndpointFile:
     data, root = read_yaml(text, source, "version, rate_limits, apis, endpoints")
-    return validate(EndpointCatalog, data, root, source)
+    return validate(EndpointFile, data, root, source)

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Landing:
+class LandingWriter:
+    """Writes one job's landing: its pages as they come, then its manifest. (What is landed for each slot,
+    the landings file's entries, is `scrapworker.landings.Landing`.)"""
+
     s3: S3Client
     bucket: str
     spec: JobSpec
@@ -36,7 +39,7 @@ class Landing:
 
     @property
     def manifest_key(self) -> str:
-        return manifest_key(self.prefix)
+        return manifest_key_of(self.spec)
 
     def write_page(self, body: bytes, query: dict[str, str], records: int) -> Page:
         number = len(self.pages) + 1
@@ -83,3 +86,8 @@ class Landing:
 def landing_prefix(spec: JobSpec) -> str:
     window = spec.window.label() if spec.window else "no-window"
     return f"{spec.landing_prefix}/{spec.endpoint}/{window}/{spec.job_id}"
+
+
+def manifest_key_of(spec: JobSpec) -> str:
+    """Where the job's manifest lands: the key its landing is complete at."""
+    return manifest_key(landing_prefix(spec))

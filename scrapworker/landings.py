@@ -28,10 +28,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lake.settings import CrawlerSettings
-from lake_contracts.manifest import manifest_key as manifest_key_under
 from lake_contracts.transforms import TRANSFORMS
-from scrapworker.endpoints import EndpointCatalog, TimeWindowPaging, catalog_for
-from scrapworker.landing import landing_prefix
+from scrapworker.endpoints import EndpointFile, TimeWindowPaging, endpoints_for
 from scrapworker.protocol import JobSpec, ParamValue, TimeWindow
 from scrapworker.yaml_config import ConfigError, located, read_yaml, validate
 
@@ -83,7 +81,7 @@ class Landing:
     def asset_name(self) -> str:
         return f"raw_{self.name}"
 
-    def jobs(self, start: datetime, end: datetime, endpoints: EndpointCatalog) -> list[JobSpec]:
+    def jobs(self, start: datetime, end: datetime, endpoints: EndpointFile) -> list[JobSpec]:
         """The jobs landing [start, end): one per parameter set, split only where the budget needs it.
 
         An endpoint without time windows (a ticker) is a snapshot taken when the job runs: its job is
@@ -109,7 +107,7 @@ class Landing:
         return specs
 
     def _chunks(
-        self, start: datetime, end: datetime, params: dict[str, ParamValue], endpoints: EndpointCatalog
+        self, start: datetime, end: datetime, params: dict[str, ParamValue], endpoints: EndpointFile
     ) -> list[tuple[datetime, datetime]]:
         """Split a range only when one job would need more weight than its group allows per window.
 
@@ -133,12 +131,8 @@ class Landing:
         return list(itertools.pairwise(edges))
 
 
-def manifest_key(spec: JobSpec) -> str:
-    return manifest_key_under(landing_prefix(spec))
-
-
-def load_landings(endpoints: EndpointCatalog, path: Path = BUILTIN_LANDINGS) -> tuple[Landing, ...]:
-    """Load and validate a landings file against the endpoint catalog; ConfigError with every problem."""
+def load_landings(endpoints: EndpointFile, path: Path = BUILTIN_LANDINGS) -> tuple[Landing, ...]:
+    """Load and validate a landings file against the endpoint file; ConfigError with every problem."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -148,10 +142,10 @@ def load_landings(endpoints: EndpointCatalog, path: Path = BUILTIN_LANDINGS) -> 
 
 def landings_for(settings: CrawlerSettings) -> tuple[Landing, ...]:
     """The landings the settings name (LAKE_CRAWLER__LANDINGS_FILE, else the shipped file)."""
-    return load_landings(catalog_for(settings), settings.landings_file or BUILTIN_LANDINGS)
+    return load_landings(endpoints_for(settings), settings.landings_file or BUILTIN_LANDINGS)
 
 
-def parse_landings(text: str, source: str, endpoints: EndpointCatalog) -> tuple[Landing, ...]:
+def parse_landings(text: str, source: str, endpoints: EndpointFile) -> tuple[Landing, ...]:
     data, root = read_yaml(text, source, "version, landings")
     problems: list[str] = []
     try:
@@ -178,7 +172,7 @@ def _landing(name: str, entry: LandingEntry) -> Landing:
     return Landing(name, entry.endpoint, entry.prefix, param_sets, entry.typed, entry.history)
 
 
-def _problems(entry: LandingEntry, endpoints: EndpointCatalog) -> list[tuple[list[Any], str]]:
+def _problems(entry: LandingEntry, endpoints: EndpointFile) -> list[tuple[list[Any], str]]:
     """Each problem as (location inside the landing, message): the file is valid YAML of the right shape,
     so what is left is whether the endpoint file and the transforms accept it."""
     endpoint = endpoints.endpoints.get(entry.endpoint)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class LandingPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        # The spider requests page n+1 while page n may still be on its way to S3; Landing numbers pages in the
+        # The spider requests page n+1 while page n may still be on its way to S3; LandingWriter numbers pages in the
         # order they are written, so they are written one at a time, in the order they came.
         self._in_order = asyncio.Lock()
 

@@ -154,7 +154,7 @@ elseif outcome == 'failed' then
   state = 'failed'
   redis.call('HSET', KEYS[1], 'error', ARGV[4])
 elseif outcome == 'reject' then
-  -- The endpoint catalogue refuses the job (unknown endpoint, bad parameters): no attempt can help.
+  -- The endpoint file refuses the job (unknown endpoint, bad parameters): no attempt can help.
   state = 'dead'
   redis.call('HSET', KEYS[1], 'error', ARGV[4])
   redis.call('LPUSH', KEYS[5], cjson.encode({job_id = ARGV[1], reason = ARGV[4], at = ARGV[5]}))

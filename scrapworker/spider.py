@@ -1,6 +1,6 @@
 """One Scrapy spider per job: it follows every page of the job's request and yields each one as a PageItem.
 
-Landing is the item pipeline's (pipelines.py); the settings are Scrapy's settings module (settings.py).
+The LandingWriter is the item pipeline's (pipelines.py); the settings are Scrapy's settings module (settings.py).
 The spider never decides the job's fate itself: it records a failure on its JobRun (permanent when the
 API refused the request, transient otherwise) and stops requesting. The worker reads the JobRun when
 the crawl ends and tells the queue.
@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from lake_contracts.manifest import Manifest
 from scrapworker.endpoints import Api, Endpoint, TimeWindowPaging
 from scrapworker.items import PageItem
-from scrapworker.landing import Landing
+from scrapworker.landing import LandingWriter
 from scrapworker.pagination import MalformedPageError, extract_items, first_page, next_page, open_until
 from scrapworker.protocol import JobSpec
 from scrapworker.ratelimit import RateLimiter
@@ -51,7 +51,7 @@ class JobRun:
     endpoint: Endpoint
     api: Api
     limiter: RateLimiter
-    landing: Landing
+    landing: LandingWriter
     worker: str  # who and which attempt, for the manifest
     attempt: int
     started_at: datetime

@@ -33,8 +33,8 @@ import redis
 
 from lake.storage import read_manifest
 from lake_contracts.manifest import Manifest
-from scrapworker.endpoints import EndpointCatalog, JobRejectedError
-from scrapworker.landing import Landing, landing_prefix
+from scrapworker.endpoints import EndpointFile, JobRejectedError
+from scrapworker.landing import LandingWriter, landing_prefix, manifest_key_of
 from scrapworker.protocol import JobSpec, clip
 from scrapworker.queue import ExpiredLease, JobQueue, Lease, QueueAccessError, access_refused
 from scrapworker.ratelimit import RateLimiter
@@ -63,7 +63,7 @@ class _Active:
 @dataclass
 class Worker:
     queue: JobQueue
-    catalog: EndpointCatalog
+    endpoints: EndpointFile
     s3: S3Client
     bucket: str
     concurrency: int = 4
@@ -243,7 +243,7 @@ class Worker:
     def _landed_by(self, spec: JobSpec, worker: str, attempt: int) -> Manifest | None:
         """The job's manifest if that worker's attempt wrote it; None otherwise (or when S3 cannot say)."""
         try:
-            manifest = read_manifest(self.s3, self.bucket, Landing(self.s3, self.bucket, spec).manifest_key)
+            manifest = read_manifest(self.s3, self.bucket, manifest_key_of(spec))
         except Exception as exc:
             log.warning("cannot read the landing of %s: %s", spec.job_id, clip(str(exc), 200))
             return None
@@ -252,7 +252,7 @@ class Worker:
         return manifest
 
     def _outputs(self, spec: JobSpec, manifest: Manifest, weight: int = 0, rate_limited: int = 0) -> dict[str, Any]:
-        landing = Landing(self.s3, self.bucket, spec)
+        landing = LandingWriter(self.s3, self.bucket, spec)
         return {
             "bucket": self.bucket,
             "prefix": landing_prefix(spec),
@@ -296,7 +296,7 @@ class Worker:
         started_at = datetime.now(UTC)
         log.info("job started", extra=context)
         try:
-            self.catalog.check_job(spec)
+            self.endpoints.check_job(spec)
         except JobRejectedError as exc:
             state = await self._with_redis(self.queue.reject_lease, lease, f"rejected: {exc}")
             log.warning("job %s: rejected: %s", state, clip(str(exc), 300), extra=context)
@@ -308,14 +308,14 @@ class Worker:
                 state = await self._with_redis(self.queue.succeed, lease, self._outputs(spec, manifest))
                 log.info("job %s: the previous attempt's landing is complete", state, extra=context)
                 return
-        endpoint = self.catalog.endpoint(spec.endpoint)
-        group_name, group = self.catalog.group_of(endpoint)
+        endpoint = self.endpoints.endpoint(spec.endpoint)
+        group_name, group = self.endpoints.group_of(endpoint)
         active.run = run = JobRun(
             spec=spec,
             endpoint=endpoint,
-            api=self.catalog.api_of(endpoint),
+            api=self.endpoints.api_of(endpoint),
             limiter=RateLimiter(self.queue.redis, self.queue.prefix, group_name, group),
-            landing=Landing(self.s3, self.bucket, spec),
+            landing=LandingWriter(self.s3, self.bucket, spec),
             worker=self.worker_id,
             attempt=lease.attempt,
             started_at=started_at,

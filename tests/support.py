@@ -133,10 +133,10 @@ def run_lake(*args: str, env: dict[str, str], timeout: float = 180) -> subproces
 
 def shipped_landings() -> tuple[Any, ...]:  # scrapworker.landings.Landing; imported late, tests import this early
     """The shipped landings file, as the platform and the demo run it: what each slot lands."""
-    from scrapworker.endpoints import load_catalog
+    from scrapworker.endpoints import load_endpoints
     from scrapworker.landings import load_landings
 
-    return load_landings(load_catalog())
+    return load_landings(load_endpoints())
 
 
 def jobs_per_slot() -> int:

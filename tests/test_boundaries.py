@@ -22,7 +22,7 @@ FORBIDDEN = {
     "scrapworker": {"dagster", "airflow", "pyspark", "lake_tools", "market_sim", *SERVICES - {"scrapworker"}},
     # The Spark applications: pyspark, dagster-pipes and the contracts; nothing of the project's Python side.
     "jobs": {"dagster", "airflow", "lake", "lake_tools", "market_sim", "pyiceberg", "boto3", *SERVICES - {"jobs"}},
-    # The Dagster code location may use the crawler's producer API (the queue and endpoint catalogue), and
+    # The Dagster code location may use the crawler's producer API (the queue and the endpoint file), and
     # run the Spark applications' transforms in a session it holds (jobs never imports it back).
     "lake_assets": {"airflow", "lake_tools", "market_sim", "airflow_bridge"},
     # Airflow's side never needs Dagster: the generated DAG file imports airflow_bridge only.

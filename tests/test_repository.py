@@ -31,8 +31,9 @@ def citations(text: str) -> list[str]:
 
 
 def test_the_pattern_finds_what_it_is_for() -> None:
-    cited = "See DESIGN" + ".md §3, issue 13's note, Issues #14 and 15."
-    assert citations(cited) == ["DESIGN" + ".md", "§3", "issue 13", "Issues #14"]
+    design, issue, section = "DESIGN" + ".md", "issue", "\u00a7"  # pieces again: this file is tracked too
+    cited = f"See {design} {section}3, {issue} 13's note, {issue.title()}s #14 and 15."
+    assert citations(cited) == [design, f"{section}3", f"{issue} 13", f"{issue.title()}s #14"]
     assert citations("one issue: 3 retries; designs, an md file, a tissue 4") == []
 
 

@@ -11,7 +11,7 @@ import requests
 from lake.settings import LakeSettings
 from lake.storage import s3_client
 from market_sim import MarketSimulator
-from scrapworker.landing import Landing
+from scrapworker.landing import LandingWriter
 from scrapworker.protocol import JobSpec
 
 Lander = Callable[[str, datetime, int], str]
@@ -32,7 +32,7 @@ def land_klines(lake_settings: LakeSettings, simulator: MarketSimulator, unique_
                 "landing_prefix": "tests/jobs",
             }
         )
-        landing = Landing(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
+        landing = LandingWriter(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
         query = {
             "symbol": symbol,
             "interval": "1m",

@@ -16,7 +16,7 @@ from lake.spark_submit import SparkJobError, submit
 from lake.storage import s3_client
 from lake_contracts.manifest import Manifest
 from lake_contracts.slots import slots_between
-from scrapworker.landing import Landing
+from scrapworker.landing import LandingWriter
 from scrapworker.protocol import JobSpec
 from tests.jobs.conftest import Lander
 from tests.lake.test_bootstrap import warehouse_objects
@@ -178,7 +178,7 @@ def test_klines_transform_refuses_a_row_that_is_not_a_kline(
             "landing_prefix": "tests/jobs",
         }
     )
-    landing = Landing(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
+    landing = LandingWriter(s3_client(lake_settings), lake_settings.s3.raw_bucket, spec)
     kline = [1793491200000, "1.0", "2.0", "0.5", "1.5", "10", 1793491259999, "15", 3, "5", "7.5", "0"]
     landing.write_page(json.dumps([kline, kline[:3]]).encode(), {}, 2)
     landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))

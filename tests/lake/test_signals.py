@@ -16,7 +16,7 @@ from lake.signals import LandingIncompleteError, Signal, publish, publish_batch,
 from lake.storage import s3_client
 from lake.tables import SIGNALS, SchemaMismatchError, TableDefinition, ensure_table
 from lake_contracts.slots import partition_to_slot
-from scrapworker.landing import Landing
+from scrapworker.landing import LandingWriter
 from scrapworker.protocol import JobSpec
 
 
@@ -30,7 +30,7 @@ def landed(settings: LakeSettings) -> str:
             "landing_prefix": "tests/signals",
         }
     )
-    landing = Landing(s3_client(settings), settings.s3.raw_bucket, spec)
+    landing = LandingWriter(s3_client(settings), settings.s3.raw_bucket, spec)
     landing.write_page(b"[[1],[2],[3]]", {}, 3)
     landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))
     return landing.manifest_key

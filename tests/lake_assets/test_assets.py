@@ -28,7 +28,6 @@ from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake_assets.airflow_dags import pipeline_specs
-from lake_assets.context import LANDINGS, SETTINGS
 from lake_assets.definitions import checks_for, defs
 from lake_assets.defs.hello.assets import hello
 from lake_assets.defs.history import HISTORY, MONTHS, months
@@ -36,12 +35,13 @@ from lake_assets.defs.history.load import history_assets
 from lake_assets.defs.scraper.assets import ASSETS, RAW_LANDINGS, SCRAPER, signals
 from lake_assets.defs.seed.assets import partitioned_data, partitioned_data_report, static_data
 from lake_assets.landing_assets import grain_assets
+from lake_assets.loaded_settings import LANDINGS, SETTINGS
 from lake_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from lake_assets.resources import SparkResource, all_resources
 from lake_assets.wap import table_pool
 from lake_tools.stack import Stack
 from market_sim import MarketSimulator
-from scrapworker.endpoints import catalog_for
+from scrapworker.endpoints import endpoints_for
 from scrapworker.landings import BUILTIN_LANDINGS, load_landings
 from scrapworker.protocol import JobState
 from scrapworker.queue import JobQueue
@@ -336,7 +336,9 @@ def test_two_months_of_history_for_a_configured_symbol_land_and_are_typed_month_
     symbols = shipped[shipped.index("      symbol:\n") : shipped.index("    typed: klines")]
     path = tmp_path / "landings.yaml"
     path.write_text(shipped.replace(symbols, "      symbol:\n        - XRPUSDT\n"))
-    landings = tuple(landing for landing in load_landings(catalog_for(lake_settings.crawler), path) if landing.history)
+    landings = tuple(
+        landing for landing in load_landings(endpoints_for(lake_settings.crawler), path) if landing.history
+    )
     history = history_assets(dataclasses.replace(HISTORY, landings=landings))
     result = dg.materialize(
         [*history.assets, *history.checks],
@@ -389,7 +391,7 @@ def test_a_daily_kline_in_utc_plus_8_lands_and_types_with_the_exchange_s_boundar
         "version: 1\nlandings:\n  binance_klines_1d_utc8:\n    endpoint: klines\n    prefix: binance\n"
         "    params: {interval: 1d, timeZone: '8'}\n    for_each: {symbol: [SOLUSDT]}\n    typed: klines\n"
     )
-    landings = load_landings(catalog_for(lake_settings.crawler), path)
+    landings = load_landings(endpoints_for(lake_settings.crawler), path)
     assets = grain_assets(dataclasses.replace(SCRAPER, landings=landings))
     minutes = SETTINGS.partitions.cadence_minutes
     closes_at = datetime(2026, 11, 2, 16, tzinfo=UTC)  # midnight of 3 November in UTC+8
@@ -456,7 +458,7 @@ def test_the_sla_monitor_names_exactly_the_slots_a_stopped_crawler_missed_and_cl
         "    params: {interval: 1m}\n    for_each: {symbol: [BTCUSDT]}\n"
     )
     assets = grain_assets(
-        dataclasses.replace(SCRAPER, landings=load_landings(catalog_for(lake_settings.crawler), landings_file))
+        dataclasses.replace(SCRAPER, landings=load_landings(endpoints_for(lake_settings.crawler), landings_file))
     )
     monitor = dg.Definitions(
         assets=assets.assets,

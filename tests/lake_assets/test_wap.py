@@ -24,16 +24,16 @@ from lake.branches import NessieBranches, on_branch
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.storage import s3_client
-from lake_assets.context import LANDINGS
 from lake_assets.defs.scraper.assets import TYPED
 from lake_assets.defs.seed.assets import partitioned_data, static_data
+from lake_assets.loaded_settings import LANDINGS
 from lake_assets.wap import table_pool
 from lake_contracts.slots import partition_to_slot
 from lake_tools.dagster_home import DAGSTER_YAML
 from lake_tools.query import query
 from market_sim import MarketSimulator
-from scrapworker.endpoints import catalog_for
-from scrapworker.landing import Landing
+from scrapworker.endpoints import endpoints_for
+from scrapworker.landing import LandingWriter
 from tests.lake_assets.runs import check_results, materialize, metadata, step_failure, wap_branch_in
 
 KLINES = "market.klines"
@@ -50,7 +50,7 @@ def land_slot(settings: LakeSettings, simulator: MarketSimulator, key: str, null
         spec
         for landing in LANDINGS
         if landing.typed == "klines"
-        for spec in landing.jobs(slot.start, slot.end, catalog_for(settings.crawler))
+        for spec in landing.jobs(slot.start, slot.end, endpoints_for(settings.crawler))
     ]
     for index, spec in enumerate(specs):
         query_params = {
@@ -65,7 +65,7 @@ def land_slot(settings: LakeSettings, simulator: MarketSimulator, key: str, null
         page = response.json()
         if null_open_time and index == 0:
             page[0][0] = None  # upstream sent a kline without its open time: a NULL partition value when typed
-        landing = Landing(s3_client(settings), settings.s3.raw_bucket, spec)
+        landing = LandingWriter(s3_client(settings), settings.s3.raw_bucket, spec)
         landing.write_page(json.dumps(page).encode(), query_params, len(page))
         landing.write_manifest(worker="test", attempt=1, started_at=datetime.now(UTC))
     return [spec.job_id for spec in specs]

@@ -121,7 +121,7 @@ def account(queue: JobQueue, messages: list[bytes]) -> Accounting:
         else:
             unfinished += 1
     letters = queue.dead_letters(limit=100_000)
-    # Only letters about messages (not jobs that ran out of attempts, or that the catalogue refused).
+    # Only letters about messages (not jobs that ran out of attempts, or that the endpoint file refused).
     of_messages = [letter for letter in letters if letter.reason.startswith(MESSAGE_REASONS)]
     return Accounting(
         messages=len(messages),

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, JobRejectedError, load_catalog, parse_catalog
+from scrapworker.endpoints import BUILTIN_CONFIG, ConfigError, JobRejectedError, load_endpoints, parse_endpoints
 from scrapworker.protocol import TimeWindow
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 
 
 def test_shipped_binance_endpoints_load() -> None:
-    catalog = load_catalog()
-    assert set(catalog.endpoints) >= {"klines", "trades", "ticker_24hr", "exchange_info"}
-    ticker = catalog.endpoint("ticker_24hr")
+    endpoints = load_endpoints()
+    assert set(endpoints.endpoints) >= {"klines", "trades", "ticker_24hr", "exchange_info"}
+    ticker = endpoints.endpoint("ticker_24hr")
     assert ticker.request_weight({"symbol": "BTCUSDT"}) == 2
     assert ticker.request_weight({}) == 80
-    assert catalog.api_of(catalog.endpoint("klines")).base_url == "https://data-api.binance.vision"
+    assert endpoints.api_of(endpoints.endpoint("klines")).base_url == "https://data-api.binance.vision"
 
 
 def test_validate_config_cli_accepts_the_shipped_file() -> None:
@@ -67,7 +67,7 @@ def test_every_error_is_reported_with_its_path_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(BROKEN)
     with pytest.raises(ConfigError) as raised:
-        load_catalog(path)
+        load_endpoints(path)
     problems = raised.value.problems
     expected = [
         "rate_limits.binance.burst (line 6): must be below weight_per_window",
@@ -89,16 +89,16 @@ def test_every_error_is_reported_with_its_path_and_line(tmp_path: Path) -> None:
 def test_cross_references_are_checked() -> None:
     text = BUILTIN_CONFIG.read_text().replace("rate_limit_group: binance", "rate_limit_group: nowhere")
     with pytest.raises(ConfigError, match=r"apis.binance.rate_limit_group \(line \d+\): no rate limit group"):
-        parse_catalog(text, "x.yaml")
+        parse_endpoints(text, "x.yaml")
 
 
 def test_invalid_yaml_names_the_line() -> None:
     with pytest.raises(ConfigError, match=r"\(line 4\): not valid YAML: expected .,. or .\]."):
-        parse_catalog("version: 1\napis:\n  - [unclosed\n", "bad.yaml")
+        parse_endpoints("version: 1\napis:\n  - [unclosed\n", "bad.yaml")
 
 
 def test_job_parameters_are_checked_against_the_endpoint() -> None:
-    klines = load_catalog().endpoint("klines")
+    klines = load_endpoints().endpoint("klines")
     window = TimeWindow(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 2, tzinfo=UTC))
     klines.checked_params({"symbol": "BTCUSDT", "interval": "1m"}, window)  # fine
     with pytest.raises(JobRejectedError) as raised:
@@ -115,11 +115,11 @@ def test_job_parameters_are_checked_against_the_endpoint() -> None:
     with pytest.raises(JobRejectedError, match="symbol: expected string, got int"):
         klines.checked_params({"symbol": 5, "interval": "1m"}, window)
     with pytest.raises(JobRejectedError, match="unknown endpoint 'candles'; known: agg_trades, exchange_info"):
-        load_catalog().endpoint("candles")
+        load_endpoints().endpoint("candles")
 
 
 def test_base_urls_can_be_overridden_per_api() -> None:
-    catalog = load_catalog(base_urls={"binance": "http://127.0.0.1:9999/"})
-    assert catalog.api_of(catalog.endpoint("klines")).base_url == "http://127.0.0.1:9999"
+    endpoints = load_endpoints(base_urls={"binance": "http://127.0.0.1:9999/"})
+    assert endpoints.api_of(endpoints.endpoint("klines")).base_url == "http://127.0.0.1:9999"
     with pytest.raises(ConfigError, match="nope: no such api"):
-        load_catalog(base_urls={"nope": "http://127.0.0.1:1"})
+        load_endpoints(base_urls={"nope": "http://127.0.0.1:1"})

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from lake.settings import LakeSettings
 from lake.storage import read_manifest, s3_client
-from scrapworker.landing import Landing, landing_prefix
+from scrapworker.landing import LandingWriter, landing_prefix
 from scrapworker.protocol import JobSpec
 
 
@@ -35,7 +35,7 @@ def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(lake_settings: Lak
     prefix = landing_prefix(spec)
     assert prefix == f"tests/landing/klines/20261101T000000Z_20261101T001500Z/{spec.job_id}"
 
-    first = Landing(s3, bucket, spec)
+    first = LandingWriter(s3, bucket, spec)
     for body in (b"[[1]]", b"[[2],[3]]", b"[]"):
         first.write_page(body, {"startTime": "0"}, len(json.loads(body)))
     assert read_manifest(s3, bucket, first.manifest_key) is None  # pages alone are not a landing
@@ -44,7 +44,7 @@ def test_pages_then_manifest_and_a_rerun_leaves_no_stale_page(lake_settings: Lak
     assert read_manifest(s3, bucket, first.manifest_key) == manifest
 
     # A re-run of the same job that finds fewer pages (the data shrank) overwrites and tidies up.
-    rerun = Landing(s3, bucket, spec)
+    rerun = LandingWriter(s3, bucket, spec)
     rerun.write_page(b"[[1],[2]]", {"startTime": "0"}, 2)
     rerun.write_manifest(worker="w2", attempt=2, started_at=datetime.now(UTC))
     assert keys_under(s3, bucket, prefix + "/") == [f"{prefix}/manifest.json", f"{prefix}/page-00001.json"]

@@ -11,30 +11,30 @@ from pathlib import Path
 
 import pytest
 
-from scrapworker.endpoints import BUILTIN_CONFIG, load_catalog
+from scrapworker.endpoints import BUILTIN_CONFIG, load_endpoints
 from scrapworker.landings import BUILTIN_LANDINGS, load_landings, parse_landings
 from scrapworker.yaml_config import ConfigError
 
 BIN = Path(sys.executable).parent
-CATALOG = load_catalog(BUILTIN_CONFIG)
+ENDPOINTS = load_endpoints(BUILTIN_CONFIG)
 SLOT = datetime(2026, 11, 1, 10, 15, tzinfo=UTC)
 
 
 def test_the_shipped_landings_are_klines_for_a_handful_of_symbols_and_a_raw_ticker() -> None:
-    klines, ticker = load_landings(CATALOG)
+    klines, ticker = load_landings(ENDPOINTS)
     assert (klines.asset_name, klines.typed, klines.history) == ("raw_binance_klines", "klines", True)
     assert [p["symbol"] for p in klines.param_sets] == ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
     assert all(p["interval"] == "1m" for p in klines.param_sets)
     assert (ticker.asset_name, ticker.typed, ticker.history) == ("raw_binance_ticker_24hr", None, False)
-    jobs = ticker.jobs(SLOT, SLOT + timedelta(minutes=15), CATALOG)
+    jobs = ticker.jobs(SLOT, SLOT + timedelta(minutes=15), ENDPOINTS)
     # A ticker is a snapshot: no window to crawl, but one job per slot and symbol, accepted by the worker's checks.
     assert [job.window for job in jobs] == [None, None]
     assert [job.job_id for job in jobs] == [
         "binance.ticker_24hr.BTCUSDT.20261101T1015-20261101T1030",
         "binance.ticker_24hr.ETHUSDT.20261101T1015-20261101T1030",
     ]
-    for job in jobs + klines.jobs(SLOT, SLOT + timedelta(minutes=15), CATALOG):
-        CATALOG.check_job(job)
+    for job in jobs + klines.jobs(SLOT, SLOT + timedelta(minutes=15), ENDPOINTS):
+        ENDPOINTS.check_job(job)
 
 
 def test_a_new_symbol_is_one_line_of_config_and_lake_validate(tmp_path: Path) -> None:
@@ -47,8 +47,8 @@ def test_a_new_symbol_is_one_line_of_config_and_lake_validate(tmp_path: Path) ->
     result = subprocess.run([BIN / "lake", "validate"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert "raw_binance_klines: klines x 5 (" in result.stdout and "XRPUSDT/1m" in result.stdout
-    klines = load_landings(CATALOG, path)[0]
-    jobs = klines.jobs(SLOT, SLOT + timedelta(minutes=15), CATALOG)
+    klines = load_landings(ENDPOINTS, path)[0]
+    jobs = klines.jobs(SLOT, SLOT + timedelta(minutes=15), ENDPOINTS)
     assert [job.params["symbol"] for job in jobs][-1] == "XRPUSDT"
 
 
@@ -83,7 +83,7 @@ landings:
 
 def test_a_broken_landings_file_is_refused_with_the_path_and_line_of_each_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_landings(BROKEN, "broken.yaml", CATALOG)
+        parse_landings(BROKEN, "broken.yaml", ENDPOINTS)
     assert raised.value.problems == [
         "landings.Bad-Name (line 10): not a valid name: String should match pattern '^[a-z][a-z0-9_]{0,59}$'",
         "landings.binance_klines.for_each.symbol.1 (line 8): 'btc usdt' does not match [A-Z0-9-_.]{1,20}",
@@ -122,17 +122,19 @@ def test_a_broken_landings_file_is_refused_with_the_path_and_line_of_each_error(
 )
 def test_bounds_and_shapes_are_checked(text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_landings(text, "x.yaml", CATALOG)
+        parse_landings(text, "x.yaml", ENDPOINTS)
     assert problem in raised.value.problems[0], raised.value.problems
 
 
 def test_a_long_range_is_cut_into_whole_pages_within_one_window_of_budget() -> None:
     """A month of 1m klines is 45 requests whether crawled whole or cut: the cuts fall on page boundaries."""
-    klines = load_landings(CATALOG)[0]
+    klines = load_landings(ENDPOINTS)[0]
     month = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC))
-    assert len(klines.jobs(*month, CATALOG)) == 4  # one per symbol: 45 requests of weight 2 fit 6000
-    small = CATALOG.model_copy(
-        update={"rate_limits": {"binance": CATALOG.rate_limits["binance"].model_copy(update={"weight_per_window": 20})}}
+    assert len(klines.jobs(*month, ENDPOINTS)) == 4  # one per symbol: 45 requests of weight 2 fit 6000
+    small = ENDPOINTS.model_copy(
+        update={
+            "rate_limits": {"binance": ENDPOINTS.rate_limits["binance"].model_copy(update={"weight_per_window": 20})}
+        }
     )
     jobs = [job for job in klines.jobs(*month, small) if job.params["symbol"] == "BTCUSDT"]
     assert jobs[0].window is not None and jobs[-1].window is not None

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scrapworker.endpoints import Endpoint, JobRejectedError, load_catalog
+from scrapworker.endpoints import Endpoint, JobRejectedError, load_endpoints
 from scrapworker.pagination import MalformedPageError, extract_items, first_page, next_page, open_until
 from scrapworker.protocol import TimeWindow
 
@@ -15,7 +15,7 @@ WINDOW = TimeWindow(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 
 
 
 def endpoint(name: str) -> Endpoint:
-    return load_catalog().endpoint(name)
+    return load_endpoints().endpoint(name)
 
 
 def kline(open_ms: int) -> list[object]:

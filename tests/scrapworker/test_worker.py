@@ -25,10 +25,10 @@ import yaml
 
 from lake.settings import LakeSettings
 from lake.storage import read_manifest, s3_client
-from lake_contracts.manifest import Manifest, manifest_key
+from lake_contracts.manifest import Manifest
 from market_sim import MarketSimulator, SimulatorConfig
 from scrapworker.endpoints import BUILTIN_CONFIG
-from scrapworker.landing import Landing, landing_prefix
+from scrapworker.landing import LandingWriter, landing_prefix, manifest_key_of
 from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
 from tests.scrapworker.cuttable_proxy import CuttableProxy
@@ -272,7 +272,7 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_running(harness: Harness) 
     queue.enqueue(harness.klines_job(60, job_id="bad-interval", interval="7m"))
     queue.enqueue(harness.klines_job(60, job_id="bad-symbol", symbol="NOPEUSDT"))
 
-    # Two malformed messages and two jobs the endpoint catalogue refuses: all four are dead letters.
+    # Two malformed messages and two jobs the endpoint file refuses: all four are dead letters.
     wait_until(lambda: len(queue.dead_letters()) == 4, 30, "the four unrunnable jobs to be dead-lettered")
     assert harness.wait("traversal").state is JobState.DEAD
     letters = {letter.job_id: letter.reason for letter in queue.dead_letters()}
@@ -327,7 +327,7 @@ def test_sigterm_releases_a_running_job_for_another_worker(lake_settings: LakeSe
         assert first.wait(timeout=20) == 0
         released = harness.queue.status(job.job_id)
         assert released is not None and released.state is JobState.QUEUED and released.attempts == 0
-        key = manifest_key(landing_prefix(job))
+        key = manifest_key_of(job)
         assert read_manifest(harness.s3, lake_settings.s3.raw_bucket, key) is None  # a stopped crawl lands no manifest
 
         harness.start_worker()
@@ -436,7 +436,7 @@ def test_a_worker_killed_between_manifest_and_succeed_leaves_a_succeeded_job(har
     assert message is not None
     lease = queue.lease("ghost", message)
     assert lease is not None
-    landing = Landing(harness.s3, harness.settings.s3.raw_bucket, spec)
+    landing = LandingWriter(harness.s3, harness.settings.s3.raw_bucket, spec)
     landing.write_page(b"[[1, 2], [3, 4], [5, 6]]", {"symbol": "BTCUSDT"}, records=3)
     landing.write_manifest(worker="ghost", attempt=lease.attempt, started_at=datetime.now(UTC))
     # ... and the ghost dies here, before queue.succeed.
@@ -521,7 +521,7 @@ def test_s3_lost_mid_landing_is_retried_and_never_looks_complete(harness: Harnes
         harness.start_worker(LAKE_S3__ENDPOINT=f"http://127.0.0.1:{proxy.port}")
         wait_until(lambda: proxy.cuts == 1, 60, "the storage connection to be cut")
         wait_until(lambda: "queued: writing page" in "".join(_history(harness, job.job_id)), 120, "the attempt to fail")
-        assert Landing(harness.s3, harness.settings.s3.raw_bucket, job).manifest_key not in _keys(harness, job)
+        assert LandingWriter(harness.s3, harness.settings.s3.raw_bucket, job).manifest_key not in _keys(harness, job)
         proxy.restore()
         status = harness.wait(job.job_id, timeout=120)
         assert status.state is JobState.SUCCEEDED and status.attempts == 2, status

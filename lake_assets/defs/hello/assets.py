@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.
 import dagster as dg
 
-from lake_assets.context import SETTINGS, SLOTS
+from lake_assets.loaded_settings import SETTINGS, SLOTS
 from lake_assets.partitions import slots_of
 
 

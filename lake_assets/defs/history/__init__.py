@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from lake_assets.context import LANDINGS, SETTINGS
 from lake_assets.defs.history.load import history_assets
 from lake_assets.landing_assets import Grain
+from lake_assets.loaded_settings import LANDINGS, SETTINGS
 
 
 def next_month(moment: datetime) -> datetime:

@@ -48,7 +48,8 @@ from lake_assets.wap import WapBranch, Written, audited_check_specs, table_pool
 from lake_contracts import checks
 from lake_contracts.slots import Slot
 from lake_contracts.transforms import TRANSFORMS, TypedTransform
-from scrapworker.landings import Landing, manifest_key
+from scrapworker.landing import manifest_key_of
+from scrapworker.landings import Landing
 from scrapworker.protocol import JobSpec
 
 # Months queued ahead of the one being typed. One would leave the budget idle while a month's last job
@@ -226,7 +227,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                         continue
                     last_landed = max(last_landed, status.finished_at or last_landed)
                     landed[name].add(status)
-                    manifest_keys.append(manifest_key(spec))
+                    manifest_keys.append(manifest_key_of(spec))
             queue_ahead()  # the next month crawls while this one is catalogued and typed
             if month_failures:
                 failures += month_failures
@@ -235,7 +236,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                 continue  # the range will not be published: type nothing more
             signal_started = time.monotonic()
             # Read once: each manifest makes its signal, and the typing is handed the same manifests.
-            month_keys = [(slot, manifest_key(spec)) for slot, spec in month.all_jobs]
+            month_keys = [(slot, manifest_key_of(spec)) for slot, spec in month.all_jobs]
             manifests = {key: landed_manifest(client, s3.raw_bucket, key) for _, key in month_keys}
             signals = (
                 signal_of(manifests[key], s3.raw_bucket, key, slot, run_id=context.run.run_id)
@@ -245,7 +246,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
             signal_rows, signal_commits = signal_rows + rows, signal_commits + commits
             signal_seconds += time.monotonic() - signal_started
             for name, (transform, landings) in typed.items():
-                keys = [manifest_key(spec) for landing in landings for _, spec in month.jobs[landing.name]]
+                keys = [manifest_key_of(spec) for landing in landings for _, spec in month.jobs[landing.name]]
                 if keys:
                     session = spark.session()
                     _transform(transform)(session, keys, tables[name], pieces[name], {k: manifests[k] for k in keys})
@@ -295,7 +296,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
 def _transform(transform: TypedTransform) -> Any:
     """The in-session entry of jobs/<job>.py: `transform(spark, manifest_keys, table, report)`.
     Imported when a step types, so that the code location loads without pyspark."""
-    return importlib.import_module(f"jobs.{transform.job}").transform
+    return importlib.import_module(f"jobs.{transform.spark_job}").transform
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import dagster as dg
 
 from lake.branches import NessieBranches, prune_wap_branches
 from lake.orphans import remove_orphan_files
-from lake_assets.context import SETTINGS
+from lake_assets.loaded_settings import SETTINGS
 from lake_assets.resources import CatalogResource, SparkResource
 from lake_assets.wap import table_pool
 from lake_contracts import tables

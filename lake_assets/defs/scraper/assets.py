@@ -5,8 +5,8 @@ The landings come from the landings file (scrapworker/config/landings.yaml); the
 lake_assets/landing_assets.py, shared with the history grain.
 """
 
-from lake_assets.context import LANDINGS, SETTINGS, SLOTS
 from lake_assets.landing_assets import Grain, grain_assets
+from lake_assets.loaded_settings import LANDINGS, SETTINGS, SLOTS
 from lake_assets.partitions import BATCHED_TAG
 from lake_contracts.slots import slots_between
 

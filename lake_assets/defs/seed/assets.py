@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from lake_assets.context import SETTINGS, SLOTS
+from lake_assets.loaded_settings import SETTINGS, SLOTS
 from lake_assets.partitions import slots_of
 from lake_assets.resources import CatalogResource, SparkResource
 from lake_assets.wap import audited_check_specs, table_pool, write_audit_publish
