@@ -1,5 +1,6 @@
-"""The project's core: settings, catalog configuration, the embedded stack and the `lake` command.
+"""The project's core: the settings model, catalog configuration for every engine, storage, tables, signals,
+spark-submit, Nessie branches and the orphan-file sweep.
 
-Every other package may import `lake.settings` and `lake.catalog_config`; this package imports none of
-them at module level (the CLI reaches lake_assets and airflow_bridge lazily, as the top of the graph).
+Every package above it may import it; it imports none of them (tests/test_boundaries.py). The embedded stack
+and the `lake` command are in lake_tools, at the top of the graph.
 """
