@@ -7,9 +7,9 @@ webserver and daemon launch them. Two runs claiming a new pool at once fail one 
 
 from __future__ import annotations
 
-from dagster._core.launcher import LaunchRunContext
 from dagster_docker import DockerRunLauncher
 
+from lake_assets.dagster_internals import LaunchRunContext
 from lake_assets.pools import ensure_pools, run_pools
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
-from dagster._core.instance import DagsterInstance
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterInstance, DagsterRun
 from sqlalchemy.exc import SQLAlchemyError
 
 

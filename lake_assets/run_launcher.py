@@ -32,15 +32,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dagster._check as check
-from dagster import Array, Field
-from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._grpc.impl import IPCErrorMessage, RunInSubprocessComplete, start_run_in_subprocess
-from dagster._grpc.types import ExecuteExternalJobArgs
-from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
-from dagster._utils.hosted_user_process import recon_job_from_origin
+from dagster import Array, DagsterRun, Field, serialize_value
 
+from lake_assets.dagster_internals import (
+    CheckRunHealthResult,
+    ConfigurableClass,
+    ConfigurableClassData,
+    ExecuteExternalJobArgs,
+    IPCErrorMessage,
+    LaunchRunContext,
+    RunInSubprocessComplete,
+    RunLauncher,
+    WorkerStatus,
+    recon_job_from_origin,
+    start_run_in_subprocess,
+)
 from lake_assets.pools import ensure_pools, run_pools
 
 # Where a run's worker runs, for a terminate sent to the other launching process.
@@ -100,9 +106,11 @@ class ForkserverRunLauncher(RunLauncher, ConfigurableClass):
     # -- RunLauncher -------------------------------------------------------------------------------
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        job_origin = check.not_none(run.job_code_origin, "a run launched from a code location has its code origin")
+        job_origin, remote_origin = run.job_code_origin, run.remote_job_origin
+        if job_origin is None or remote_origin is None:
+            raise ValueError(f"run {run.run_id} has no code origin: only runs of a code location can be launched")
         arguments = ExecuteExternalJobArgs(
-            job_origin=check.not_none(run.remote_job_origin),
+            job_origin=remote_origin,
             run_id=run.run_id,
             instance_ref=self._instance.get_ref(),
         )
