@@ -10,6 +10,11 @@ echo "==> mypy";         mypy
 # Two workers (pytest-xdist), a whole test module per worker so a module's services start once: much of
 # the suite waits on schedules and JVM start-ups, and one worker's wait is the other's CPU time.
 # Arguments (a path, -k, -x) go to that one run; without any, the compose phase follows.
+# --unit: the unit tier alone (no service, no JVM; tests/conftest.py says which), in about a minute.
+if [[ "${1:-}" == "--unit" ]]; then
+  shift
+  echo "==> pytest -m unit $*"; exec pytest -n "${LAKE_TEST_WORKERS:-2}" -m unit "$@"
+fi
 if (($#)); then
   echo "==> pytest $*"; exec pytest -n "${LAKE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
 fi

@@ -40,12 +40,23 @@ SLOW_MODULES = [
 ]
 
 
+# The fixtures that start services (the shared embedded stack, a module's own, the compose stack's engine,
+# the platform): a test that needs none of them, and no Spark, is of the unit tier (`pytest -m unit`,
+# `scripts/test.sh --unit`). A test that starts a service some other way is marked `services`.
+SERVICE_FIXTURES = {"stack", "own_stack", "engine", "platform"}
+SERVICE_MARKERS = ("spark", "platform", "compose", "services")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.partition("::")[0]
         return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
 
     items.sort(key=rank)  # stable: within a module, and among the rest, the collection order stays
+    for item in items:
+        uses_services = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if not uses_services and not any(item.get_closest_marker(name) for name in SERVICE_MARKERS):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")
