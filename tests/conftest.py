@@ -1,7 +1,7 @@
 """Session fixtures: ONE real embedded stack (PostgreSQL, Redis, SeaweedFS, Nessie) for the whole test run.
 
 It is started on a free port range in a private LAKE_HOME, bootstrapped, and stopped by PID at the end.
-Tests that need their own stack lifecycle (tests/lake/test_stack.py) start a second one.
+Tests that need their own stack lifecycle (tests/lake_tools/test_stack.py) start a second one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SLOW_MODULES = [
     "tests/platform/test_platform.py",
     "tests/airflow_bridge/test_bridge.py",
     "tests/lake_assets/test_wap.py",
-    "tests/lake/test_stack.py",
+    "tests/lake_tools/test_stack.py",
     "tests/jobs/test_maintenance.py",
 ]
 

@@ -19,7 +19,7 @@ from lake_contracts.slots import slots_between
 from scrapworker.landing import LandingWriter
 from scrapworker.protocol import JobSpec
 from tests.jobs.conftest import Lander
-from tests.lake.test_bootstrap import warehouse_objects
+from tests.lake_tools.test_bootstrap import warehouse_objects
 
 pytestmark = pytest.mark.spark
 
