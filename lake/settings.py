@@ -29,21 +29,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lake import ports
+from lake.ports import default_port
+
 ENV_PREFIX = "LAKE_"
 NESTED_DELIMITER = "__"
 
 # Where `scripts/install.sh` provisions the Spark jars: beside the package in an editable install.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = REPO_ROOT / "spark-jars"
-# Below Linux's ephemeral range (32768-60999), where an outgoing connection could take a service's port
-# before the service binds it; the SeaweedFS admin gRPC port (+10046) is then 29146. Nessie gets its usual 19120.
-DEFAULT_PORT_BASE = 19100
-# Offsets from the port base of the embedded stack, each echoing the service's usual port.
-NESSIE_PORT_OFFSET = 20  # 19120
-NESSIE_MANAGEMENT_PORT_OFFSET = 21  # Nessie's management port (9000 in its image)
-POSTGRES_PORT_OFFSET = 32  # 5432
-S3_PORT_OFFSET = 33  # 8333
-REDIS_PORT_OFFSET = 79  # 6379
 # Nessie's Iceberg REST endpoint; a branch other than the default is `/iceberg/<branch>` (LAKE_CATALOG__BRANCH).
 NESSIE_ICEBERG_PATH = "/iceberg"
 
@@ -60,13 +54,13 @@ class _Section(BaseModel):
 class StackSettings(_Section):
     """The embedded stack `lake stack up` runs: where its ports start."""
 
-    port_base: int = Field(DEFAULT_PORT_BASE, ge=1024, le=55400)
+    port_base: int = Field(ports.DEFAULT_PORT_BASE, ge=1024, le=55400)
 
 
 class S3Settings(_Section):
     """S3-compatible object storage: SeaweedFS here, RustFS in production."""
 
-    endpoint: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + S3_PORT_OFFSET}"
+    endpoint: str | None = f"http://127.0.0.1:{default_port(ports.S3)}"
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
@@ -97,7 +91,7 @@ class CatalogSettings(_Section):
 
     # The catalog's name in Spark (`spark.sql.catalog.<name>`), pyiceberg and DuckDB (ATTACH ... AS <name>).
     name: str = "lake"
-    uri: str = f"http://127.0.0.1:{DEFAULT_PORT_BASE + NESSIE_PORT_OFFSET}{NESSIE_ICEBERG_PATH}"
+    uri: str = f"http://127.0.0.1:{default_port(ports.NESSIE)}{NESSIE_ICEBERG_PATH}"
     # The warehouse *name* Nessie knows (its location is server config: LAKE_NESSIE__WAREHOUSE_LOCATION).
     warehouse: str = "warehouse"
     # OAuth2 client credentials "id:secret", when Nessie has authentication on (optional).
@@ -109,7 +103,7 @@ class CatalogSettings(_Section):
     # Nessie branch to read and write; empty means the server's default branch.
     branch: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
-    nessie_health_url: str | None = f"http://127.0.0.1:{DEFAULT_PORT_BASE + NESSIE_MANAGEMENT_PORT_OFFSET}/q/health"
+    nessie_health_url: str | None = f"http://127.0.0.1:{default_port(ports.NESSIE_MANAGEMENT)}/q/health"
     # Only here to be refused with a reason: Nessie derives the REST prefix from the branch itself.
     prefix: str | None = None
 
@@ -170,7 +164,7 @@ class NessieSettings(_Section):
     """Nessie's own server configuration: read by `lake stack up` (embedded) and rendered for docker/."""
 
     # The JDBC2 version store, in its own database on the stack's PostgreSQL.
-    jdbc_url: str = f"jdbc:postgresql://127.0.0.1:{DEFAULT_PORT_BASE + POSTGRES_PORT_OFFSET}/nessie"
+    jdbc_url: str = f"jdbc:postgresql://127.0.0.1:{default_port(ports.POSTGRES)}/nessie"
     jdbc_user: str = "lake"
     jdbc_password: SecretStr | None = None
     # Where the warehouse named LAKE_CATALOG__WAREHOUSE keeps its tables.
@@ -203,7 +197,7 @@ class NessieSettings(_Section):
 class QueueSettings(_Section):
     """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
 
-    url: str = f"redis://127.0.0.1:{DEFAULT_PORT_BASE + REDIS_PORT_OFFSET}/0"
+    url: str = f"redis://127.0.0.1:{default_port(ports.REDIS)}/0"
     # The ACL user this component connects as (lake.access: crawler, producer or operator).
     username: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     password: SecretStr | None = None
@@ -320,7 +314,7 @@ class ServiceLogin(ServiceUrl):
 
 
 class DagsterSettings(ServiceLogin):
-    url: str = "http://127.0.0.1:3000"
+    url: str = f"http://127.0.0.1:{default_port(ports.DAGSTER_WEBSERVER)}"
     # Run and event storage; `lake stack up` points it at the embedded PostgreSQL's `dagster` database.
     postgres_url: SecretStr | None = None
     # The webserver answers only with HTTP Basic credentials (lake_tools/platform/dagster_web.py). Airflow's
@@ -328,7 +322,7 @@ class DagsterSettings(ServiceLogin):
 
 
 class AirflowSettings(ServiceLogin):
-    url: str = "http://127.0.0.1:8080"
+    url: str = f"http://127.0.0.1:{default_port(ports.AIRFLOW_API)}"
     # The login is Airflow's own auth manager user (the REST API's `/auth/token`).
 
 

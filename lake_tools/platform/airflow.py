@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from lake import ports
 from lake.access import Role
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, StackError
@@ -53,7 +54,7 @@ class AirflowLayout:
 
     @property
     def port(self) -> int:
-        return self.stack.port(components.AIRFLOW_API_PORT)
+        return self.stack.port(ports.AIRFLOW_API)
 
     @property
     def url(self) -> str:
@@ -61,7 +62,7 @@ class AirflowLayout:
 
 
 def render_config(layout: AirflowLayout, secrets: StackSecrets) -> str:
-    postgres = f"127.0.0.1:{layout.stack.port(components.POSTGRES_PORT)}"
+    postgres = f"127.0.0.1:{layout.stack.port(ports.POSTGRES)}"
     database = f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}@{postgres}/{components.AIRFLOW_DATABASE}"
     sections: dict[str, dict[str, object]] = {
         "core": {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from lake import ports
 from lake.access import WEB_ROLES, Role
 from lake_tools.platform.dagster_web import users_file_body
 from lake_tools.stack import Stack, components
@@ -29,7 +30,7 @@ DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType heal
 
 
 def webserver_url(layout: components.StackLayout) -> str:
-    return f"http://127.0.0.1:{layout.port(components.DAGSTER_WEBSERVER_PORT)}"
+    return f"http://127.0.0.1:{layout.port(ports.DAGSTER_WEBSERVER)}"
 
 
 def users_file(layout: components.StackLayout) -> Path:
@@ -91,7 +92,7 @@ def processes(
     return [
         ManagedProcess(
             name="dagster-webserver",
-            argv=webserver_argv(users_file(layout), "127.0.0.1", layout.port(components.DAGSTER_WEBSERVER_PORT)),
+            argv=webserver_argv(users_file(layout), "127.0.0.1", layout.port(ports.DAGSTER_WEBSERVER)),
             healthy=webserver_up,
             prepare=partial(write_users_file, stack),  # this stack's users, written anew each start
             **common,  # type: ignore[arg-type]

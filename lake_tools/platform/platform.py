@@ -20,10 +20,11 @@ from pathlib import Path
 
 import requests
 
+from lake import ports
 from lake.access import Role
 from lake.settings import LakeSettings, load_settings
 from lake_tools.platform import airflow, dagster
-from lake_tools.stack import Stack, components
+from lake_tools.stack import Stack
 from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
 from lake_tools.stack.stack import ComponentStatus
 
@@ -51,7 +52,7 @@ class Platform:
 
     @property
     def simulator_url(self) -> str:
-        return f"http://127.0.0.1:{self.layout.port(components.SIMULATOR_PORT)}"
+        return f"http://127.0.0.1:{self.layout.port(ports.SIMULATOR)}"
 
     def _service_env(self, identity: str, offline: bool) -> dict[str, str]:
         """What a worker (`crawler`) or Dagster (`dagster`) runs with: its identity's settings file, and
@@ -90,7 +91,7 @@ class Platform:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(self.layout.port(components.SIMULATOR_PORT)),
+                str(self.layout.port(ports.SIMULATOR)),
             ],
             state_dir=self.state_dir,
             log_dir=self.layout.log_dir,

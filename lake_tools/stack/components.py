@@ -21,44 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake import ports
 from lake.access import QUEUE_ROLES, S3_ROLES, redis_acl, s3_identities
-from lake.settings import (
-    NESSIE_MANAGEMENT_PORT_OFFSET,
-    NESSIE_PORT_OFFSET,
-    POSTGRES_PORT_OFFSET,
-    REDIS_PORT_OFFSET,
-    S3_PORT_OFFSET,
-)
 from lake_tools.stack.process import ManagedProcess, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
-
-POSTGRES_PORT = POSTGRES_PORT_OFFSET
-S3_PORT = S3_PORT_OFFSET
-REDIS_PORT = REDIS_PORT_OFFSET
-NESSIE_PORT = NESSIE_PORT_OFFSET
-NESSIE_MANAGEMENT_PORT = NESSIE_MANAGEMENT_PORT_OFFSET
-SPARK_MASTER_PORT = 77  # 7077
-SPARK_MASTER_UI_PORT = 70  # 8080
-SPARK_WORKER_PORT = 71
-SPARK_WORKER_UI_PORT = 72  # 8081
-# SeaweedFS's internal servers; each gRPC port must be free too.
-_WEED_PORTS = {
-    "master.port": 93,
-    "master.port.grpc": 94,
-    "volume.port": 80,
-    "volume.port.grpc": 82,
-    "filer.port": 88,
-    "filer.port.grpc": 89,
-    "s3.port.grpc": 34,
-    # weed's worker dials the admin gRPC at admin port + 10000 whatever -admin.port.grpc says.
-    "admin.port": 46,
-}
-ADMIN_GRPC_OFFSET = 10000
-
-# The platform's (`lake up`) web servers and the offline simulator.
-DAGSTER_WEBSERVER_PORT = 30
-AIRFLOW_API_PORT = 40
-SIMULATOR_PORT = 90
 
 NESSIE_DATABASE = "nessie"
 DAGSTER_DATABASE = "dagster"
@@ -87,29 +53,29 @@ class StackLayout:
         return self.port_base + offset
 
     def all_ports(self) -> dict[str, int]:
-        ports = {
-            "postgres": self.port(POSTGRES_PORT),
-            "redis": self.port(REDIS_PORT),
-            "s3": self.port(S3_PORT),
-            "nessie": self.port(NESSIE_PORT),
-            "nessie management": self.port(NESSIE_MANAGEMENT_PORT),
-            "spark master": self.port(SPARK_MASTER_PORT),
-            "spark master ui": self.port(SPARK_MASTER_UI_PORT),
-            "spark worker": self.port(SPARK_WORKER_PORT),
-            "spark worker ui": self.port(SPARK_WORKER_UI_PORT),
-            "dagster webserver": self.port(DAGSTER_WEBSERVER_PORT),
-            "airflow api server": self.port(AIRFLOW_API_PORT),
-            "market simulator": self.port(SIMULATOR_PORT),
+        found = {
+            "postgres": self.port(ports.POSTGRES),
+            "redis": self.port(ports.REDIS),
+            "s3": self.port(ports.S3),
+            "nessie": self.port(ports.NESSIE),
+            "nessie management": self.port(ports.NESSIE_MANAGEMENT),
+            "spark master": self.port(ports.SPARK_MASTER),
+            "spark master ui": self.port(ports.SPARK_MASTER_UI),
+            "spark worker": self.port(ports.SPARK_WORKER),
+            "spark worker ui": self.port(ports.SPARK_WORKER_UI),
+            "dagster webserver": self.port(ports.DAGSTER_WEBSERVER),
+            "airflow api server": self.port(ports.AIRFLOW_API),
+            "market simulator": self.port(ports.SIMULATOR),
         }
-        ports |= {f"seaweedfs {name}": self.port(offset) for name, offset in _WEED_PORTS.items()}
-        ports["seaweedfs admin grpc"] = self.port(_WEED_PORTS["admin.port"]) + ADMIN_GRPC_OFFSET
-        return ports
+        found |= {f"seaweedfs {name}": self.port(offset) for name, offset in ports.SEAWEEDFS.items()}
+        found["seaweedfs admin grpc"] = self.port(ports.SEAWEEDFS["admin.port"]) + ports.SEAWEEDFS_ADMIN_GRPC_OFFSET
+        return found
 
 
 def postgres(layout: StackLayout, secrets: StackSecrets) -> ManagedProcess:
     bindir = _postgres_bindir()
     data = layout.home / "postgres" / "data"
-    port = layout.port(POSTGRES_PORT)
+    port = layout.port(ports.POSTGRES)
     run_as = "postgres" if os.geteuid() == 0 else None
 
     def prepare() -> None:
@@ -143,7 +109,7 @@ def postgres(layout: StackLayout, secrets: StackSecrets) -> ManagedProcess:
 def redis(layout: StackLayout, secrets: StackSecrets, queue_prefix: str) -> ManagedProcess:
     """Redis with one ACL user per role (lake.access) and the default user off: nobody gets in unnamed."""
     data = layout.home / "redis"
-    port = layout.port(REDIS_PORT)
+    port = layout.port(ports.REDIS)
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     acl_file = layout.state_dir / "redis.acl"
 
@@ -186,8 +152,8 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str, wareh
     requests are refused (403 AccessDenied)."""
     data = layout.home / "seaweedfs"
     binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    ports = [f"-{name}={layout.port(offset)}" for name, offset in _WEED_PORTS.items()]
-    s3_port = layout.port(S3_PORT)
+    weed_ports = [f"-{name}={layout.port(offset)}" for name, offset in ports.SEAWEEDFS.items()]
+    s3_port = layout.port(ports.S3)
     identities = layout.state_dir / "s3-identities.json"
 
     def prepare() -> None:
@@ -213,7 +179,7 @@ def seaweedfs(layout: StackLayout, secrets: StackSecrets, raw_bucket: str, wareh
             "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
-            *ports,
+            *weed_ports,
         ],
         state_dir=layout.state_dir,
         log_dir=layout.log_dir,
@@ -253,14 +219,14 @@ def nessie(layout: StackLayout, prepare: Callable[[Path], None]) -> ManagedProce
         log_dir=layout.log_dir,
         cwd=workdir,
         prepare=prepare_and_check,
-        healthy=lambda: _nessie_up(layout.port(NESSIE_MANAGEMENT_PORT)),
+        healthy=lambda: _nessie_up(layout.port(ports.NESSIE_MANAGEMENT)),
         start_timeout=120.0,
     )
 
 
 def spark_master(layout: StackLayout) -> ManagedProcess:
     """A standalone master from pyspark's own distribution (the Spark the drivers submit with)."""
-    ui = layout.port(SPARK_MASTER_UI_PORT)
+    ui = layout.port(ports.SPARK_MASTER_UI)
     return ManagedProcess(
         name="spark-master",
         argv=[
@@ -269,7 +235,7 @@ def spark_master(layout: StackLayout) -> ManagedProcess:
             "--host",
             "127.0.0.1",
             "--port",
-            str(layout.port(SPARK_MASTER_PORT)),
+            str(layout.port(ports.SPARK_MASTER)),
             "--webui-port",
             str(ui),
         ],
@@ -282,19 +248,19 @@ def spark_master(layout: StackLayout) -> ManagedProcess:
 
 def spark_worker(layout: StackLayout, cores: int, memory: str) -> ManagedProcess:
     work = layout.home / "spark" / "work"
-    ui = layout.port(SPARK_MASTER_UI_PORT)
+    ui = layout.port(ports.SPARK_MASTER_UI)
     return ManagedProcess(
         name="spark-worker",
         argv=[
             _spark_class(),
             "org.apache.spark.deploy.worker.Worker",
-            f"spark://127.0.0.1:{layout.port(SPARK_MASTER_PORT)}",
+            f"spark://127.0.0.1:{layout.port(ports.SPARK_MASTER)}",
             "--host",
             "127.0.0.1",
             "--port",
-            str(layout.port(SPARK_WORKER_PORT)),
+            str(layout.port(ports.SPARK_WORKER)),
             "--webui-port",
-            str(layout.port(SPARK_WORKER_UI_PORT)),
+            str(layout.port(ports.SPARK_WORKER_UI)),
             "--cores",
             str(cores),
             "--memory",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake import ports
 from lake.access import Role, s3_access_key_id
 from lake.settings import LakeSettings, NessieSettings
 from lake_tools.stack import components
@@ -60,7 +61,7 @@ class Stack:
 
     @property
     def spark_master_url(self) -> str:
-        return f"spark://127.0.0.1:{self.layout.port(components.SPARK_MASTER_PORT)}"
+        return f"spark://127.0.0.1:{self.layout.port(ports.SPARK_MASTER)}"
 
     def secrets(self) -> StackSecrets:
         return StackSecrets.load_or_create(self.layout.state_dir)
@@ -68,14 +69,14 @@ class Stack:
     def processes(self, spark_cluster: bool | None = None) -> Iterator[tuple[ManagedProcess, int]]:
         """In start order. spark_cluster None: the cluster's processes only when an `up` started them."""
         secrets, port = self.secrets(), self.layout.port
-        yield components.postgres(self.layout, secrets), port(components.POSTGRES_PORT)
-        yield components.redis(self.layout, secrets, self.queue_prefix), port(components.REDIS_PORT)
-        yield components.seaweedfs(self.layout, secrets, self.raw_bucket, WAREHOUSE_BUCKET), port(components.S3_PORT)
-        yield components.nessie(self.layout, self._prepare_nessie), port(components.NESSIE_PORT)
+        yield components.postgres(self.layout, secrets), port(ports.POSTGRES)
+        yield components.redis(self.layout, secrets, self.queue_prefix), port(ports.REDIS)
+        yield components.seaweedfs(self.layout, secrets, self.raw_bucket, WAREHOUSE_BUCKET), port(ports.S3)
+        yield components.nessie(self.layout, self._prepare_nessie), port(ports.NESSIE)
         master = components.spark_master(self.layout)
         if spark_cluster or (spark_cluster is None and master.pid() is not None):
-            yield master, port(components.SPARK_MASTER_PORT)
-            yield components.spark_worker(self.layout, cores=2, memory="4g"), port(components.SPARK_WORKER_PORT)
+            yield master, port(ports.SPARK_MASTER)
+            yield components.spark_worker(self.layout, cores=2, memory="4g"), port(ports.SPARK_WORKER)
 
     def status(self) -> list[ComponentStatus]:
         return [ComponentStatus(p.name, p.state(), p.pid(), f"127.0.0.1:{port}") for p, port in self.processes()]
@@ -118,17 +119,17 @@ class Stack:
         env = {
             "LAKE_HOME": str(self.layout.home),
             "LAKE_STACK__PORT_BASE": str(self.layout.port_base),
-            "LAKE_S3__ENDPOINT": f"http://127.0.0.1:{port(components.S3_PORT)}",
+            "LAKE_S3__ENDPOINT": f"http://127.0.0.1:{port(ports.S3)}",
             "LAKE_S3__REGION": "us-east-1",
             "LAKE_S3__PATH_STYLE": "true",
             "LAKE_S3__RAW_BUCKET": self.raw_bucket,
-            "LAKE_QUEUE__URL": f"redis://127.0.0.1:{port(components.REDIS_PORT)}/0",
+            "LAKE_QUEUE__URL": f"redis://127.0.0.1:{port(ports.REDIS)}/0",
             # Where `lake up` serves the two UIs (and the APIs the bridge and `lake doctor` use).
-            "LAKE_DAGSTER__URL": f"http://127.0.0.1:{port(components.DAGSTER_WEBSERVER_PORT)}",
-            "LAKE_AIRFLOW__URL": f"http://127.0.0.1:{port(components.AIRFLOW_API_PORT)}",
-            "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(components.NESSIE_PORT)}/iceberg",
+            "LAKE_DAGSTER__URL": f"http://127.0.0.1:{port(ports.DAGSTER_WEBSERVER)}",
+            "LAKE_AIRFLOW__URL": f"http://127.0.0.1:{port(ports.AIRFLOW_API)}",
+            "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(ports.NESSIE)}/iceberg",
             "LAKE_CATALOG__WAREHOUSE": "warehouse",
-            "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(components.NESSIE_MANAGEMENT_PORT)}/q/health",
+            "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(ports.NESSIE_MANAGEMENT)}/q/health",
             "LAKE_NESSIE__WAREHOUSE_LOCATION": f"s3://{WAREHOUSE_BUCKET}/",
         }
         if spark_cluster:
@@ -149,7 +150,7 @@ class Stack:
             }
 
         # The driver named: SQLAlchemy 2.1 would pick psycopg 3, whose binding Dagster's SQL trips on.
-        postgres = f"127.0.0.1:{self.layout.port(components.POSTGRES_PORT)}"
+        postgres = f"127.0.0.1:{self.layout.port(ports.POSTGRES)}"
         dagster_storage = {
             "LAKE_DAGSTER__POSTGRES_URL": (
                 f"postgresql+psycopg2://{components.DB_USER}:{secrets.postgres_password}"
@@ -220,7 +221,7 @@ class Stack:
         secrets = self.secrets()
         client = boto3.client(
             "s3",
-            endpoint_url=f"http://127.0.0.1:{self.layout.port(components.S3_PORT)}",
+            endpoint_url=f"http://127.0.0.1:{self.layout.port(ports.S3)}",
             region_name="us-east-1",
             aws_access_key_id=secrets.s3_access_key_id,
             aws_secret_access_key=secrets.s3_secret_access_key,
@@ -238,7 +239,7 @@ class Stack:
 
         connection = psycopg2.connect(
             host="127.0.0.1",
-            port=self.layout.port(components.POSTGRES_PORT),
+            port=self.layout.port(ports.POSTGRES),
             user=components.DB_USER,
             password=self.secrets().postgres_password,
             dbname="postgres",

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from lake import ports
 from lake.catalog_config import NESSIE_S3_OPTIONS, nessie_properties
 from lake.settings import LakeSettings, load_settings
 from lake_tools.doctor import Check, run_checks
 from lake_tools.stack import Stack
-from lake_tools.stack.components import NESSIE_MANAGEMENT_PORT, NESSIE_PORT, StackLayout, nessie
+from lake_tools.stack.components import StackLayout, nessie
 from lake_tools.stack.process import ManagedProcess
 from tests.support import free_port_base, make_lake_home
 
@@ -30,8 +31,8 @@ def start_misconfigured(
     lake_settings: LakeSettings, home: Path, edit: dict[str, str | None], env: dict[str, str], warehouse: str
 ) -> tuple[ManagedProcess, LakeSettings]:
     layout = StackLayout(home=home, port_base=free_port_base())
-    uri = f"http://127.0.0.1:{layout.port(NESSIE_PORT)}/iceberg"
-    health = f"http://127.0.0.1:{layout.port(NESSIE_MANAGEMENT_PORT)}/q/health"
+    uri = f"http://127.0.0.1:{layout.port(ports.NESSIE)}/iceberg"
+    health = f"http://127.0.0.1:{layout.port(ports.NESSIE_MANAGEMENT)}/q/health"
     # Nessie's own settings (its token public key among them) are the stack's Nessie identity's.
     server = load_settings(env_file=lake_settings.home / "identities" / "nessie.env")
     settings = lake_settings.model_copy(

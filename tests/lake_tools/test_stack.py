@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from lake import ports
 from lake.catalog import open_catalog
 from lake.settings import load_settings
 from lake.spark_submit import submit
-from lake_tools.stack import ProcessState, Stack, components
+from lake_tools.stack import ProcessState, Stack
 from scrapworker.queue import redis_client
 from tests.support import clean_environ, free_port_base, make_lake_home, run_lake
 
@@ -166,7 +167,7 @@ def test_the_ds_hr_min_job_on_a_spark_standalone_cluster(own_stack: tuple[Stack,
         table = open_catalog(settings).load_table("seed.on_the_cluster")
         assert table.scan().to_arrow().num_rows == 40
         # The application ran on the cluster's executors, not in a local driver.
-        ui = stack.layout.port(components.SPARK_MASTER_UI_PORT)
+        ui = stack.layout.port(ports.SPARK_MASTER_UI)
         master = requests.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()
         assert [app["name"] for app in master["completedapps"]] == ["partitioned_data"]
         assert master["aliveworkers"] == 1
