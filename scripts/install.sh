@@ -3,8 +3,22 @@
 # embedded stack run (PostgreSQL, Redis, Java 17 for Spark, Maven), a Python 3.12 venv in .venv with every
 # package, and from Maven Central the Spark jars (spark-jars/) and Nessie's server (nessie-server/).
 # Safe to run again; a second run needs no network for the jars.
+#
+#   bash scripts/install.sh               install, or bring up to date, everything
+#   bash scripts/install.sh --if-needed   the same, unless the last install was of these very files (a stamp
+#                                         in .venv): what scripts/test.sh and scripts/lake run first
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# What an install depends on: this script, the packages (pyproject.toml) and the jar and server versions.
+STAMP=.venv/.lake-installed
+fingerprint() { cat scripts/install.sh pyproject.toml lake_tools/jars.py | sha256sum | cut -d' ' -f1; }
+if [[ "${1:-}" == "--if-needed" ]]; then
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(fingerprint)" ] && [ -x .venv/bin/lake ]; then
+    exit 0
+  fi
+  echo "==> installing first (bash scripts/install.sh): this machine has not installed this checkout yet"
+fi
 
 # chromium: the browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 # docker.io and debootstrap: the compose stack's engine (`lake compose engine up`) and the base image of its
@@ -82,5 +96,6 @@ else
   "$PLUGIN" version
 fi
 
+fingerprint > "$STAMP"
 step "done"
 echo "Activate with: source .venv/bin/activate   (then: lake stack up && lake bootstrap && lake doctor)"

@@ -2,6 +2,7 @@
 # The whole test suite: lint, format, types, then pytest against real services the tests start themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install.sh --if-needed  # a fresh clone installs first; an installed one goes straight on
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "==> ruff check";   ruff check .
