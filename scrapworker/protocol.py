@@ -215,10 +215,15 @@ def first_errors(exc: ValidationError, limit: int = 3) -> str:
     """Pydantic's errors as `field: message`, the first few, each cut short."""
     parts = []
     for error in exc.errors(include_input=False)[:limit]:
-        where = ".".join(str(p) for p in error["loc"]) or "message"
+        # A location names fields, but also the keys of the message (a params key, an unknown field): cut each.
+        where = ".".join(clip_name(str(p)) for p in error["loc"]) or "message"
         message = str(error["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {message[: SHOWN * 2]}")
     return "; ".join(parts)
+
+
+def clip_name(name: str) -> str:
+    return name if len(name) <= SHOWN else f"{name[:SHOWN]}... ({len(name)} characters)"
 
 
 def _job_id_of(text: str) -> str | None:

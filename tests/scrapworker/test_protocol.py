@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import ValidationError
 
-from scrapworker.protocol import JobSpec, MessageError, first_errors, parse_message
+from scrapworker.protocol import (
+    MAX_ATTEMPT,
+    MAX_JSON_DEPTH,
+    MAX_MESSAGE_BYTES,
+    MAX_PARAM_INT,
+    MAX_PARAM_TEXT,
+    MAX_PARAMS,
+    MAX_PREFIX_LENGTH,
+    SHOWN,
+    JobSpec,
+    MessageError,
+    first_errors,
+    json_depth,
+    parse_message,
+)
 
 GOOD = {"job_id": "j1", "endpoint": "klines", "landing_prefix": "binance", "params": {"symbol": "BTCUSDT"}}
 
@@ -112,3 +127,70 @@ def test_a_url_as_landing_prefix_is_named_with_what_is_expected() -> None:
         "landing_prefix: landing prefix 'file:///tmp/x' is a URL; expected a relative key prefix in the raw "
         "bucket, such as 'binance/klines' (letters, digits and . _ = - /, at most 256 characters)"
     )
+
+
+def padded(fields: dict[str, object], size: int) -> bytes:
+    """A valid message of exactly `size` bytes: JSON whitespace after the object."""
+    body = json.dumps(GOOD | fields).encode()
+    return body + b" " * (size - len(body))
+
+
+@pytest.mark.parametrize(
+    ("at_limit", "past_limit", "named"),
+    [
+        (padded({}, MAX_MESSAGE_BYTES), padded({}, MAX_MESSAGE_BYTES + 1), f"larger than {MAX_MESSAGE_BYTES}"),
+        ({"attempt": MAX_ATTEMPT}, {"attempt": MAX_ATTEMPT + 1}, "attempt"),
+        (
+            {"landing_prefix": "p" * MAX_PREFIX_LENGTH},
+            {"landing_prefix": "p" * (MAX_PREFIX_LENGTH + 1)},
+            "landing_prefix",
+        ),
+        ({"params": {"symbol": "s" * MAX_PARAM_TEXT}}, {"params": {"symbol": "s" * (MAX_PARAM_TEXT + 1)}}, "symbol"),
+        (
+            {"params": {f"p{i}": i for i in range(MAX_PARAMS)}},
+            {"params": {f"p{i}": i for i in range(MAX_PARAMS + 1)}},
+            "params",
+        ),
+        ({"params": {"n": MAX_PARAM_INT}}, {"params": {"n": MAX_PARAM_INT + 1}}, "params: n: an integer"),
+        ({"params": {"n": -MAX_PARAM_INT}}, {"params": {"n": -MAX_PARAM_INT - 1}}, "params: n: an integer"),
+    ],
+)
+def test_each_bound_takes_its_limit_and_refuses_one_more(
+    at_limit: dict[str, object] | bytes, past_limit: dict[str, object] | bytes, named: str
+) -> None:
+    def message(value: dict[str, object] | bytes) -> bytes:
+        return value if isinstance(value, bytes) else json.dumps(GOOD | value).encode()
+
+    parse_message(message(at_limit))
+    with pytest.raises(MessageError) as refused:
+        parse_message(message(past_limit))
+    assert named in refused.value.reason
+
+
+def test_nesting_takes_its_limit_and_refuses_one_more_before_parsing() -> None:
+    nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert json_depth(nested, MAX_JSON_DEPTH) == MAX_JSON_DEPTH
+    with pytest.raises(MessageError) as at_limit:
+        parse_message(nested)  # refused, but by the validation of its content: the depth was allowed
+    assert "deeper" not in at_limit.value.reason
+    with pytest.raises(MessageError, match=f"deeper than {MAX_JSON_DEPTH}"):
+        parse_message("[" + nested + "]")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"params": {"n" * 5000: 1}},  # a key of the message is part of an error's location
+        {"n" * 5000: 1},  # an unknown field
+        {"job_id": "n" * 5000},
+        {"params": {"symbol": "n" * 5000}},
+    ],
+)
+def test_a_refusal_quotes_at_most_shown_characters_of_anything_in_the_message(fields: dict[str, object]) -> None:
+    """The README: errors name the field and quote at most 120 characters of what was refused."""
+    assert SHOWN == 120
+    with pytest.raises(MessageError) as refused:
+        parse_message(json.dumps(GOOD | fields).encode())
+    reason = refused.value.reason
+    assert max(len(run) for run in re.findall("n+", reason)) <= SHOWN, reason
+    assert len(reason) < 1000, reason
