@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from lake.settings import LakeSettings, load_settings
@@ -546,3 +547,45 @@ def _history(harness: Harness, job_id: str) -> list[str]:
 def _keys(harness: Harness, job: JobSpec) -> list[str]:
     listed = harness.s3.list_objects_v2(Bucket=harness.settings.s3.raw_bucket, Prefix=landing_prefix(job))
     return [item["Key"] for item in listed.get("Contents", [])]
+
+
+@pytest.mark.parametrize(
+    ("answer", "config"),
+    [
+        # Another client on the same IP spent the window: the worker's request is answered 429 until it ends.
+        (429, SimulatorConfig(weight_limit=30, window_seconds=4.0, ban_after_violations=1000)),
+        # That client kept going: the IP is banned (418) for ban_seconds, as Binance does.
+        (418, SimulatorConfig(weight_limit=30, window_seconds=4.0, ban_after_violations=1, ban_seconds=3.0)),
+    ],
+)
+def test_a_worker_answered_429_or_418_pauses_until_retry_after_and_lands_the_job(
+    lake_settings: LakeSettings, tmp_path: Path, answer: int, config: SimulatorConfig
+) -> None:
+    """Our limiter allows Binance's 6000 a minute; the API, counting another client on the same IP too, allows
+    30 in 4 s. The worker obeys the API's Retry-After for the whole group, and the job lands in its one attempt."""
+    with harness_for(lake_settings, tmp_path, config) as harness:
+        harness.start_worker()
+        left = config.window_seconds - time.time() % config.window_seconds
+        if left < 3.0:  # a fresh window, so that the job is sent within the spent one
+            time.sleep(left + 0.05)
+        other_client = {"symbol": "ETHUSDT", "interval": "1m", "limit": "1000"}
+        for _ in range(config.weight_limit // 2 + 1):  # weight 2 each: the last one is over the limit
+            requests.get(harness.simulator.base_url + "/api/v3/klines", params=other_client, timeout=5)
+        spent = time.time()
+        job = harness.klines_job(minutes=9000)  # 9 pages, weight 18: fits a window of 30
+        harness.queue.enqueue(job)
+        status = harness.wait(job.job_id, timeout=60)
+
+        assert status.state is JobState.SUCCEEDED and status.attempts == 1, status
+        manifest = harness.manifest(status)
+        assert manifest is not None and manifest.records == 9000
+        served = [r for r in harness.simulator.stats().requests if r.params.get("symbol") == "BTCUSDT"]
+        refused = [r for r in served if r.status == answer]
+        assert refused, [r.status for r in served]  # the worker was answered `answer` at least once
+        # The answer's Retry-After: the window's end (429), or the ban's (418). Nothing of the worker's was
+        # sent again before it: it paused, it did not hammer the API into a longer ban.
+        until = (spent // config.window_seconds + 1) * config.window_seconds if answer == 429 else spent + 3.0
+        first = min(r.at for r in refused)
+        retried = [r for r in served if r.at > first]
+        assert retried and all(r.at >= until - 1.0 for r in retried), [(r.status, r.at - first) for r in retried]
+        assert f"HTTP {answer} from" in harness.logs() and "pausing group binance" in harness.logs()
