@@ -119,10 +119,40 @@ def test_klines_transform_types_the_landings_and_is_idempotent(
     assert landed.num_rows == 45  # each kline once
     assert len(set(zip(landed["symbol"].to_pylist(), landed["open_time"].to_pylist(), strict=True))) == 45
     assert landed.schema.field("open").type == pa.decimal128(24, 8)
-    first = min((r for r in landed.to_pylist() if r["symbol"] == "BTCUSDT"), key=lambda r: r["open_time"])
-    assert first["open_time"] == NOV_1 and first["interval"] == "1m"
-    assert isinstance(first["close"], Decimal) and first["close"] > 0
+    # Every field of every typed kline is the exchange's own, in its place (a swap of high and low, or of
+    # volume and quote volume, would show here): compared with the raw page the landing holds.
+    nov_1 = sorted(
+        (r for r in landed.to_pylist() if r["symbol"] == "BTCUSDT" and r["open_time"] < NOV_1 + timedelta(days=1)),
+        key=lambda r: r["open_time"],
+    )
+    fields = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades"]
+    fields += ["taker_buy_base_volume", "taker_buy_quote_volume"]
+    assert [[row[name] for name in fields] for row in nov_1] == [
+        exchange_row(raw) for raw in raw_rows(lake_settings, manifests[0])
+    ]
+    assert {row["interval"] for row in nov_1} == {"1m"} and nov_1[0]["open_time"] == NOV_1
+    assert all(isinstance(row["close"], Decimal) for row in nov_1)
     assert [field.name for field in typed.spec().fields] == ["open_time_day"]
+
+
+def raw_rows(settings: LakeSettings, manifest_key: str) -> list[list[str | int]]:
+    """The kline rows a landing's pages hold, as the exchange sent them."""
+    s3 = s3_client(settings)
+    manifest = Manifest.from_json(s3.get_object(Bucket=settings.s3.raw_bucket, Key=manifest_key)["Body"].read())
+    rows: list[list[str | int]] = []
+    for page in manifest.pages:
+        rows += json.loads(s3.get_object(Bucket=settings.s3.raw_bucket, Key=page.key)["Body"].read())
+    return rows
+
+
+def exchange_row(raw: list[str | int]) -> list[object]:
+    """Binance's kline row, typed as market.klines holds it: times from ms, prices and amounts as decimals."""
+
+    def at(ms: str | int) -> datetime:
+        return datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+    decimal = [Decimal(str(value)) for value in raw]  # every field that is not a time or the trade count
+    return [at(raw[0]), *decimal[1:6], at(raw[6]), decimal[7], int(raw[8]), decimal[9], decimal[10]]
 
 
 def test_klines_transform_refuses_an_incomplete_landing(lake_settings: LakeSettings, unique_name: str) -> None:
