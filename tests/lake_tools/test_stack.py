@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from lake.settings import load_settings
 from lake.spark_submit import submit
 from lake_tools.stack import ProcessState, Stack
 from scrapworker.queue import redis_client
-from tests.support import clean_environ, free_port_base, make_lake_home, run_lake
+from tests.support import clean_environ, free_port, free_port_base, make_lake_home, run_lake
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +123,23 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
     queue.close()
     running = [pid for pid in pids(stack).values() if pid]
     assert len(running) == 4
-
-    down = run_lake("stack", "down", env=env)
-    assert down.returncode == 0, down.stderr
-    assert down.stdout.count(": stopped") == 4
-    assert not [pid for pid in running if alive(pid)]
+    # A Redis the stack did not start, the same program as its own: `down` stops what it recorded, by PID,
+    # never a process that merely looks like one of its components.
+    redis_server = shutil.which("redis-server") or "redis-server"
+    bystander = subprocess.Popen(
+        [redis_server, "--port", str(free_port()), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        down = run_lake("stack", "down", env=env)
+        assert down.returncode == 0, down.stderr
+        assert down.stdout.count(": stopped") == 4
+        assert not [pid for pid in running if alive(pid)]
+        assert bystander.poll() is None and alive(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
     assert all(status.state is ProcessState.STOPPED for status in stack.status())
     again = run_lake("stack", "down", env=env)
     assert again.returncode == 0 and "nothing was running" in again.stdout
