@@ -44,7 +44,11 @@ ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,6
 
 def clip(value: object, limit: int = SHOWN) -> str:
     """A value as an error message may quote it: repr, cut to `limit` characters."""
-    text = repr(value)
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int = SHOWN) -> str:
+    """Text as an error message may repeat it: at most `limit` characters, and how long it was."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
@@ -216,14 +220,10 @@ def first_errors(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for error in exc.errors(include_input=False)[:limit]:
         # A location names fields, but also the keys of the message (a params key, an unknown field): cut each.
-        where = ".".join(clip_name(str(p)) for p in error["loc"]) or "message"
+        where = ".".join(cut(str(p)) for p in error["loc"]) or "message"
         message = str(error["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {message[: SHOWN * 2]}")
     return "; ".join(parts)
-
-
-def clip_name(name: str) -> str:
-    return name if len(name) <= SHOWN else f"{name[:SHOWN]}... ({len(name)} characters)"
 
 
 def _job_id_of(text: str) -> str | None:
