@@ -294,7 +294,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
 
 
 def _transform(transform: TypedTransform) -> Any:
-    """The in-session entry of jobs/<job>.py: `transform(spark, manifest_keys, table, report)`.
+    """The in-session entry of jobs/<spark_job>.py: `transform(spark, manifest_keys, table, report, manifests)`.
     Imported when a step types, so that the code location loads without pyspark."""
     return importlib.import_module(f"jobs.{transform.spark_job}").transform
 
