@@ -3,7 +3,7 @@
 
 Storage is PostgreSQL (the stack's `dagster` database). Runs use the DefaultRunCoordinator: the
 queued coordinator's daemon hop costs seconds a run, which matters at minute cadence;
-for the same reason they fork from a warm process (lake_assets.run_launcher).
+for the same reason they fork from a warm process (dagster_instance.forkserver_launcher).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ run_coordinator:
   module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
 # Runs fork from a warm process that imported Dagster once, not a fresh interpreter per run: seconds
-# per minute slot (lake_assets/run_launcher.py).
+# per minute slot (dagster_instance/forkserver_launcher.py).
 run_launcher:
-  module: lake_assets.run_launcher
+  module: dagster_instance.forkserver_launcher
   class: ForkserverRunLauncher
 # The daemon fails a run whose worker died (killed with the platform, or the machine restarted): an
 # Airflow task waiting on it then fails and retries instead of waiting for a run that cannot end.

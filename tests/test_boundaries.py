@@ -13,10 +13,10 @@ from tests.support import REPO_ROOT
 
 # The layers, bottom up (README, "Layers"): lake_contracts (standard library only, checked below); lake
 # (settings, catalog configuration, storage, tables); the services side by side (scrapworker, jobs,
-# lake_assets, airflow_bridge); lake_tools on top. Beside them, outside the layers, market_sim: the test and
-# demo fake of the external market API, which none of the runtime packages may import and which imports
-# none of the project. Each package -> the top-level modules it must not import.
-SERVICES = {"scrapworker", "jobs", "lake_assets", "airflow_bridge"}
+# lake_assets, dagster_instance, airflow_bridge); lake_tools on top. Beside them, outside the layers,
+# market_sim: the test and demo fake of the external market API, which none of the runtime packages may
+# import and which imports none of the project. Each package -> the top-level modules it must not import.
+SERVICES = {"scrapworker", "jobs", "lake_assets", "dagster_instance", "airflow_bridge"}
 FORBIDDEN = {
     "lake": {"dagster", "airflow", "lake_tools", "market_sim", *SERVICES},
     "scrapworker": {"dagster", "airflow", "pyspark", "lake_tools", "market_sim", *SERVICES - {"scrapworker"}},
@@ -24,7 +24,10 @@ FORBIDDEN = {
     "jobs": {"dagster", "airflow", "lake", "lake_tools", "market_sim", "pyiceberg", "boto3", *SERVICES - {"jobs"}},
     # The Dagster code location may use the crawler's producer API (the queue and the endpoint file), and
     # run the Spark applications' transforms in a session it holds (jobs never imports it back).
-    "lake_assets": {"airflow", "lake_tools", "market_sim", "airflow_bridge"},
+    "lake_assets": {"airflow", "lake_tools", "market_sim", "airflow_bridge", "dagster_instance"},
+    # The instance's plug-ins (run launchers, pools) run in the webserver and the daemon: Dagster and its
+    # libraries only, so that a launcher never imports the code location it launches.
+    "dagster_instance": {"airflow", "pyspark", "lake", "lake_tools", "market_sim", *SERVICES - {"dagster_instance"}},
     # Airflow's side never needs Dagster: the generated DAG file imports airflow_bridge only.
     "airflow_bridge": {
         "dagster",

@@ -47,7 +47,7 @@ def write_users_file(stack: Stack) -> Path:
 
 def webserver_argv(users: Path, host: str, port: int) -> list[str]:
     """Dagster's webserver behind its login, as a module, not a script: runs fork from it
-    (lake_assets/run_launcher.py says why)."""
+    (dagster_instance/forkserver_launcher.py says why)."""
     return [
         sys.executable,
         "-m",

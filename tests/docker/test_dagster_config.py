@@ -87,10 +87,10 @@ def test_each_run_gets_a_container_of_its_own_with_everything_it_needs(
 ) -> None:
     """DockerRunLauncher (dagster-docker): the Spark driver of a run lives in the run's container."""
     launcher = instance_config["run_launcher"]
-    assert (launcher["module"], launcher["class"]) == ("lake_assets.docker_run_launcher", "PoolSafeDockerRunLauncher")
+    assert (launcher["module"], launcher["class"]) == ("dagster_instance.docker_launcher", "PoolSafeDockerRunLauncher")
     from dagster_docker import DockerRunLauncher
 
-    from lake_assets.docker_run_launcher import PoolSafeDockerRunLauncher
+    from dagster_instance.docker_launcher import PoolSafeDockerRunLauncher
 
     assert issubclass(PoolSafeDockerRunLauncher, DockerRunLauncher)
     config = launcher["config"]

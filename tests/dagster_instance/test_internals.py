@@ -1,11 +1,11 @@
-"""The non-public Dagster names the project relies on (lake_assets/dagster_internals.py) still exist with the
+"""The non-public Dagster names the project relies on (dagster_instance/internals.py) still exist with the
 shape its run launchers use. A Dagster upgrade that moves or changes one fails here, naming it."""
 
 from __future__ import annotations
 
 import inspect
 
-from lake_assets import dagster_internals as internals
+from dagster_instance import internals
 
 
 def parameters(function: object) -> list[str]:

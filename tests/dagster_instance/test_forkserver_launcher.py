@@ -1,4 +1,4 @@
-"""lake_assets.run_launcher on the embedded instance (PostgreSQL): what its runs need before they start."""
+"""dagster_instance.forkserver_launcher on the embedded instance (PostgreSQL): what its runs need before they start."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import threading
 import pytest
 from dagster import DagsterInstance
 
+from dagster_instance.forkserver_launcher import DEFAULT_PRELOAD
+from dagster_instance.pools import ensure_pools
 from lake.settings import LakeSettings
-from lake_assets.pools import ensure_pools
-from lake_assets.run_launcher import DEFAULT_PRELOAD
 from lake_tools import dagster_home
 
 
@@ -50,17 +50,17 @@ def test_new_pools_get_their_default_limit_once_whoever_launches_at_once(
 
 
 def test_the_forkserver_warms_boto3_without_touching_the_network() -> None:
-    """The forkserver imports lake_assets.forkserver_warm before it forks runs. After it, a run's S3 client
+    """The forkserver imports dagster_instance.forkserver_warm before it forks runs. After it, a run's S3 client
     (lake.storage.s3_client) must read no model file; and the warm-up must open no connection, nor walk
     botocore's credential chain (which could ask an instance-metadata endpoint)."""
-    assert DEFAULT_PRELOAD[-1] == "lake_assets.forkserver_warm"
+    assert DEFAULT_PRELOAD[-1] == "dagster_instance.forkserver_warm"
     probe = """
 import socket
 def refuse(*args, **kwargs):
     raise AssertionError(f"connection attempted: {args}")
 socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = refuse
-import lake_assets.forkserver_warm
+import dagster_instance.forkserver_warm
 import botocore.loaders
 def no_file(loader, path):
     raise AssertionError(f"a run's client read {path}")

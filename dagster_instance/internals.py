@@ -2,16 +2,16 @@
 
 Dagster documents no public API for writing a run launcher or for running a run in a process of one's own:
 the names below are what its own launchers and code server use. A Dagster release may move or change any of
-them without notice, so tests/lake_assets/test_dagster_internals.py checks that each still exists with the
+them without notice, so tests/dagster_instance/test_internals.py checks that each still exists with the
 shape used here: an upgrade that breaks one fails there, naming it, instead of failing every run.
 Everything else in the project uses `dagster`'s public API, but for two names given as strings: dagster.yaml's
 run coordinator (`dagster._core.run_coordinator`, the form Dagster's own docs give) and the daemon started
-as `python -m dagster._daemon` (lake_assets/run_launcher.py says why a module, not the script).
+as `python -m dagster._daemon` (dagster_instance/forkserver_launcher.py says why a module, not the script).
 """
 
 from __future__ import annotations
 
-# The run launcher's interface (lake_assets.run_launcher, lake_assets.docker_run_launcher): the base
+# The run launcher's interface (dagster_instance.forkserver_launcher, dagster_instance.docker_launcher): the base
 # class, what launch_run receives, and what the daemon's run monitoring expects back.
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 

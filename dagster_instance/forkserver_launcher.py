@@ -34,7 +34,7 @@ from typing import Any
 
 from dagster import Array, DagsterRun, Field, serialize_value
 
-from lake_assets.dagster_internals import (
+from dagster_instance.internals import (
     CheckRunHealthResult,
     ConfigurableClass,
     ConfigurableClassData,
@@ -47,7 +47,7 @@ from lake_assets.dagster_internals import (
     recon_job_from_origin,
     start_run_in_subprocess,
 )
-from lake_assets.pools import ensure_pools, run_pools
+from dagster_instance.pools import ensure_pools, run_pools
 
 # Where a run's worker runs, for a terminate sent to the other launching process.
 WORKER_TAG = "lake/run_worker"
@@ -75,7 +75,7 @@ DEFAULT_PRELOAD = [
     "botocore.client",
     "redis",
     "requests",
-    "lake_assets.forkserver_warm",  # last: it uses boto3 once, so that no run has to load its model
+    "dagster_instance.forkserver_warm",  # last: it uses boto3 once, so that no run has to load its model
 ]
 
 

@@ -2,15 +2,15 @@
 
 The compose stack runs every Dagster run in a container of its own (docker/dagster/dagster.yaml); its
 webserver and daemon launch them. Two runs claiming a new pool at once fail one of them on PostgreSQL
-(lake_assets/pools.py), so this launcher creates the pools first, as the embedded stack's does.
+(dagster_instance/pools.py), so this launcher creates the pools first, as the embedded stack's does.
 """
 
 from __future__ import annotations
 
 from dagster_docker import DockerRunLauncher
 
-from lake_assets.dagster_internals import LaunchRunContext
-from lake_assets.pools import ensure_pools, run_pools
+from dagster_instance.internals import LaunchRunContext
+from dagster_instance.pools import ensure_pools, run_pools
 
 
 class PoolSafeDockerRunLauncher(DockerRunLauncher):
