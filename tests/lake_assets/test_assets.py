@@ -521,23 +521,28 @@ def test_the_sla_monitor_names_exactly_the_slots_a_stopped_crawler_missed_and_cl
 def test_a_catalog_failure_retries_the_signal_alone(
     dagster_env: Path, worker: subprocess.Popen[bytes], lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
+    """A slot's run carries its landing and its signal, as the bridge DAG's task launches it. The catalog
+    failing retries the signal step alone, and the run Airflow's task retry launches, landing step included,
+    finds the slot landed instead of crawling it again."""
     slot = "2026-11-01-01:00"
-    assert materialize([RAW_LANDINGS], dagster_env, partition_key=slot).success
+    broken = tmp_path / "broken.env"
+    broken.write_text(dagster_env.read_text() + "LAKE_CATALOG__URI=http://127.0.0.1:9/iceberg\n")
+    failed = materialize([RAW_LANDINGS, signals], broken, partition_key=slot, raise_on_error=False)
+    assert not failed.success
+    landing_step, signal_step = RAW_LANDINGS.node_def.name, signals.node_def.name
+    started = [e.step_key for e in failed.all_events if e.event_type_value == "STEP_START"]
+    retried = [e.step_key for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retried == [signal_step] * 3  # the signal step retried on its own ...
+    assert started.count(landing_step) == 1  # ... and the landing step ran once
     queue = JobQueue.from_settings(lake_settings.queue, prefix=_prefix(dagster_env))
     landed = {job_id: queue.status(job_id) for job_id in _job_ids(queue, "20261101T0100")}
     assert landed and all(s is not None and s.state is JobState.SUCCEEDED for s in landed.values())
 
-    broken = tmp_path / "broken.env"
-    broken.write_text(dagster_env.read_text() + "LAKE_CATALOG__URI=http://127.0.0.1:9/iceberg\n")
-    failed = materialize([signals], broken, partition_key=slot, raise_on_error=False)
-    assert not failed.success
-    retries = [e for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert len(retries) == 3  # the signal step retried on its own ...
-
-    assert materialize([signals], dagster_env, partition_key=slot).success
-    for job_id, before in landed.items():  # ... and nothing was crawled again
+    assert materialize([RAW_LANDINGS, signals], dagster_env, partition_key=slot).success  # the task's retry
+    for job_id, before in landed.items():  # nothing was crawled again: each job's one attempt is the first run's
         after = queue.status(job_id)
         assert after is not None and before is not None and after.attempts == before.attempts == 1
+        assert after.finished_at == before.finished_at
     rows = open_catalog(lake_settings).load_table("landing.signals").scan(row_filter="ds == '2026-11-01' and hr == 1")
     assert rows.to_arrow().num_rows == len(landed) == sum(len(landing.param_sets) for landing in LANDINGS)
 
