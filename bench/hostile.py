@@ -82,10 +82,12 @@ def run(env_file: Path, messages: int, valid: int, workers: int) -> bool:
     print(f"messages dead-lettered     {accounting.dead_lettered} (longest reason {longest} characters)")
     print(f"messages that ran as jobs  {accounting.ran} (well-formed ones with a fresh id, or duplicates)")
     print(f"messages lost              {accounting.lost + accounting.unfinished}   (must be 0)")
+    print(f"dead letters unexplained   {accounting.unexplained}   (must be 0: each letter is one message's)")
     print(f"valid jobs landed          {landed} of {valid}   (must be all)")
     for key in queue.redis.scan_iter(f"{prefix}:*"):
         queue.redis.delete(key)
-    return alive == workers and accounting.lost + accounting.unfinished == 0 and landed == valid
+    missing = accounting.lost + accounting.unfinished + accounting.unexplained
+    return alive == workers and missing == 0 and landed == valid
 
 
 def main() -> int:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from scrapworker.protocol import JobSpec, MessageError, parse_message
-from scrapworker.queue import JobQueue, fingerprint
+from scrapworker.queue import KEPT_RAW, KEPT_REASON, DeadLetter, JobQueue, fingerprint
 
 
 def valid_spec(job_id: str, minute: int = 0, prefix: str = "hostile") -> JobSpec:
@@ -92,43 +93,67 @@ class Accounting:
     """Where the messages pushed onto a queue ended up, once the queue has drained."""
 
     messages: int
-    dead_lettered: int  # messages no worker could run, with their reason
+    dead_lettered: int  # messages no worker could run, each matched to its own dead letter
     ran: int  # messages that are (or duplicate) a job that reached a terminal state
     unfinished: int  # messages whose job is still queued or running
-    lost: int  # messages with no trace: neither a dead letter nor a job
+    lost: int  # messages that should be a dead letter and are not: no letter names them
+    unexplained: int  # dead letters about messages that match no message that should be one
 
     def line(self) -> str:
         return (
             f"{self.messages} messages: {self.dead_lettered} dead-lettered, {self.ran} ran (or duplicated a job that"
-            f" ran), {self.unfinished} unfinished, {self.lost} lost"
+            f" ran), {self.unfinished} unfinished, {self.lost} lost; {self.unexplained} unexplained dead letters"
         )
 
 
+# A dead letter as the accounting matches it: the job id it names, the start of the raw message when it names
+# none, and its reason (a conflict's by its kind: its wording repeats the job id).
+LetterKey = tuple[str | None, str | None, str]
+
+
+def _letter_key(letter: DeadLetter) -> LetterKey:
+    reason = "conflict:" if letter.reason.startswith("conflict:") else letter.reason
+    return letter.job_id, letter.raw, reason
+
+
+def _expected_letter(queue: JobQueue, message: bytes) -> LetterKey | None:
+    """The dead letter this message must leave, or None when it must run (or duplicate a job) instead."""
+    try:
+        spec = parse_message(message)
+    except MessageError as exc:
+        raw = None if exc.job_id else message.decode("utf-8", errors="backslashreplace")[:KEPT_RAW]
+        return exc.job_id, raw, exc.reason[:KEPT_REASON]
+    if queue.redis.hget(queue.key("job", spec.job_id), "fingerprint") != fingerprint(spec):
+        return spec.job_id, None, "conflict:"  # the job under its id is another one, left untouched
+    return None
+
+
 def account(queue: JobQueue, messages: list[bytes]) -> Accounting:
-    """Every message must be a dead letter or a job (its own, or the identical one it duplicates)."""
-    expected_letters = ran = unfinished = 0
+    """Every message must be a dead letter of its own (matched by what the letter says) or a job (its own,
+    or the identical one it duplicates)."""
+    expected: Counter[LetterKey] = Counter()
+    ran = unfinished = 0
     for message in messages:
-        try:
-            spec = parse_message(message)
-        except MessageError:
-            expected_letters += 1
+        letter = _expected_letter(queue, message)
+        if letter is not None:
+            expected[letter] += 1
             continue
-        stored, state = cast(list[str | None], queue.redis.hmget(queue.key("job", spec.job_id), "fingerprint", "state"))
-        if stored != fingerprint(spec):
-            expected_letters += 1  # a conflict with the job under its id
-        elif state in ("succeeded", "failed", "dead"):
+        spec = parse_message(message)
+        if queue.redis.hget(queue.key("job", spec.job_id), "state") in ("succeeded", "failed", "dead"):
             ran += 1
         else:
             unfinished += 1
-    letters = queue.dead_letters(limit=100_000)
     # Only letters about messages (not jobs that ran out of attempts, or that the endpoint file refused).
-    of_messages = [letter for letter in letters if letter.reason.startswith(MESSAGE_REASONS)]
+    found = Counter(
+        _letter_key(letter) for letter in queue.dead_letters(limit=100_000) if letter.reason.startswith(MESSAGE_REASONS)
+    )
     return Accounting(
         messages=len(messages),
-        dead_lettered=min(expected_letters, len(of_messages)),
+        dead_lettered=(expected & found).total(),
         ran=ran,
         unfinished=unfinished,
-        lost=max(0, expected_letters - len(of_messages)),
+        lost=(expected - found).total(),
+        unexplained=(found - expected).total(),
     )
 
 

@@ -80,7 +80,7 @@ def test_every_hostile_message_ends_in_exactly_one_place(
         for lease in leased:
             queue.succeed(lease, {})
         accounting = account(queue, [*messages])
-        assert accounting.lost == 0 and accounting.unfinished == 0, accounting.line()
+        assert accounting.lost == accounting.unfinished == accounting.unexplained == 0, accounting.line()
         for letter in queue.dead_letters(limit=100_000):
             assert len(letter.reason) <= KEPT_REASON and len(letter.raw or "") <= KEPT_RAW
             assert letter.reason.startswith(MESSAGE_REASONS), letter.reason
