@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from lake.settings import LakeSettings, SettingsError, load_settings
 
@@ -170,15 +171,21 @@ def cmd_dagster(settings: LakeSettings, args: argparse.Namespace) -> int:
     return subprocess.call(command, env=env, cwd=REPO_ROOT)
 
 
+def dagster_dev_options(settings: LakeSettings, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lake dagster dev", add_help=False)
+    # The port the settings give Dagster's webserver (the stack's port plan), so that the bridge and
+    # `lake` reach this webserver as they would `lake up`'s; it stands in for that one, never beside it.
+    parser.add_argument("-p", "--port", type=int, default=urlsplit(settings.dagster.url).port)
+    parser.add_argument("-h", "--host", default="127.0.0.1")
+    return parser.parse_args(argv)
+
+
 def _dagster_dev(settings: LakeSettings, argv: list[str], env: dict[str, str]) -> int:
     import subprocess
 
     from lake_tools.platform.dagster import daemon_argv, webserver_argv, write_users_file
 
-    parser = argparse.ArgumentParser(prog="lake dagster dev", add_help=False)
-    parser.add_argument("-p", "--port", type=int, default=3000)
-    parser.add_argument("-h", "--host", default="127.0.0.1")
-    options = parser.parse_args(argv)
+    options = dagster_dev_options(settings, argv)
     users_file = write_users_file(_stack(settings))
     print(f"lake dagster dev: http://{options.host}:{options.port} (user operator: LAKE_DAGSTER__PASSWORD)", flush=True)
     children = [

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from lake import ports
 from lake.settings import LakeSettings
+from lake_tools.cli import dagster_dev_options
 from lake_tools.stack.components import StackLayout
 
 
@@ -35,3 +36,13 @@ def test_no_two_processes_share_a_port_and_all_stay_below_the_ephemeral_range(tm
     listening = StackLayout(tmp_path, ports.DEFAULT_PORT_BASE).all_ports()
     assert len(set(listening.values())) == len(listening), listening
     assert max(listening.values()) < 32768
+
+
+def test_lake_dagster_dev_serves_where_the_settings_say_dagster_is(tmp_path: Path) -> None:
+    """`lake dagster dev` stands in for the platform's webserver: on its port, so that the bridge finds it."""
+    settings = LakeSettings(_env_file=None)  # type: ignore[call-arg]
+    listening = StackLayout(tmp_path, settings.stack.port_base).all_ports()
+    assert dagster_dev_options(settings, []).port == listening["dagster webserver"]
+    moved = LakeSettings(_env_file=None, dagster={"url": "http://127.0.0.1:21030"})  # type: ignore[call-arg]
+    assert dagster_dev_options(moved, []).port == 21030  # as a stack on another port base writes it
+    assert dagster_dev_options(settings, ["-p", "3001"]).port == 3001
