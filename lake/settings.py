@@ -15,10 +15,11 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,6 +41,35 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = REPO_ROOT / "spark-jars"
 # Nessie's Iceberg REST endpoint; a branch other than the default is `/iceberg/<branch>` (LAKE_CATALOG__BRANCH).
 NESSIE_ICEBERG_PATH = "/iceberg"
+
+
+def _matching(pattern: str, expected: str) -> AfterValidator:
+    """A string field's form: the whole value must match `pattern`, else the error says what was expected."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(expected)
+        return value
+
+    return AfterValidator(check)
+
+
+# The forms of the settings' names and addresses, each with the words its error uses.
+BucketName = Annotated[
+    str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "expected an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
+]
+CatalogName = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "expected a lowercase identifier such as 'lake'")]
+WarehouseName = Annotated[
+    str, _matching(r"[A-Za-z0-9_.-]+", "expected the name of a Nessie warehouse, such as 'warehouse'")
+]
+PostgresJdbcUrl = Annotated[
+    str, _matching(r"jdbc:postgresql://[^/\s]+/[A-Za-z0-9_]+", "expected jdbc:postgresql://host:port/database")
+]
+SparkMaster = Annotated[
+    str, _matching(r"local(\[(\*|\d+)\])?|spark://[^/\s]+:\d+", "expected local[*], local[N] or spark://host:port")
+]
+JvmMemory = Annotated[str, _matching(r"(?i)\d+[kmgt]", "expected a JVM memory size such as 2g or 512m")]
 
 
 class SettingsError(ValueError):
@@ -65,7 +95,7 @@ class S3Settings(_Section):
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
     path_style: bool = True
-    raw_bucket: str = "raw"
+    raw_bucket: BucketName = "raw"
 
     @field_validator("endpoint")
     @classmethod
@@ -75,13 +105,6 @@ class S3Settings(_Section):
         _require_http_url(value)
         return value.rstrip("/")
 
-    @field_validator("raw_bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
-            raise ValueError("expected an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
-        return value
-
 
 class CatalogSettings(_Section):
     """The Iceberg catalog: Nessie's Iceberg REST endpoint, seen identically by Spark, pyiceberg and DuckDB.
@@ -90,10 +113,10 @@ class CatalogSettings(_Section):
     """
 
     # The catalog's name in Spark (`spark.sql.catalog.<name>`), pyiceberg and DuckDB (ATTACH ... AS <name>).
-    name: str = "lake"
+    name: CatalogName = "lake"
     uri: str = f"http://127.0.0.1:{default_port(ports.NESSIE)}{NESSIE_ICEBERG_PATH}"
     # The warehouse *name* Nessie knows (its location is server config: LAKE_NESSIE__WAREHOUSE_LOCATION).
-    warehouse: str = "warehouse"
+    warehouse: WarehouseName = "warehouse"
     # OAuth2 client credentials "id:secret", when Nessie has authentication on (optional).
     credential: SecretStr | None = None
     # Where the credential is exchanged for a token (Keycloak or another identity provider).
@@ -106,13 +129,6 @@ class CatalogSettings(_Section):
     nessie_health_url: str | None = f"http://127.0.0.1:{default_port(ports.NESSIE_MANAGEMENT)}/q/health"
     # Only here to be refused with a reason: Nessie derives the REST prefix from the branch itself.
     prefix: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _catalog_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
-            raise ValueError("expected a lowercase identifier such as 'lake'")
-        return value
 
     @field_validator("uri")
     @classmethod
@@ -144,13 +160,6 @@ class CatalogSettings(_Section):
             _require_http_url(value)
         return value or None
 
-    @field_validator("warehouse")
-    @classmethod
-    def _warehouse_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-            raise ValueError("expected the name of a Nessie warehouse, such as 'warehouse'")
-        return value
-
     @model_validator(mode="after")
     def _credential_pair(self) -> CatalogSettings:
         if self.credential is not None and ":" not in self.credential.get_secret_value():
@@ -164,7 +173,7 @@ class NessieSettings(_Section):
     """Nessie's own server configuration: read by `lake stack up` (embedded) and rendered for docker/."""
 
     # The JDBC2 version store, in its own database on the stack's PostgreSQL.
-    jdbc_url: str = f"jdbc:postgresql://127.0.0.1:{default_port(ports.POSTGRES)}/nessie"
+    jdbc_url: PostgresJdbcUrl = f"jdbc:postgresql://127.0.0.1:{default_port(ports.POSTGRES)}/nessie"
     jdbc_user: str = "lake"
     jdbc_password: SecretStr | None = None
     # Where the warehouse named LAKE_CATALOG__WAREHOUSE keeps its tables.
@@ -174,13 +183,6 @@ class NessieSettings(_Section):
     # LAKE_CATALOG__CREDENTIAL. Nessie never runs without authentication.
     token_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9+/=]{100,2000}$")
     oidc_server_url: str | None = None
-
-    @field_validator("jdbc_url")
-    @classmethod
-    def _jdbc_postgres(cls, value: str) -> str:
-        if not re.fullmatch(r"jdbc:postgresql://[^/\s]+/[A-Za-z0-9_]+", value):
-            raise ValueError("expected jdbc:postgresql://host:port/database")
-        return value
 
     @field_validator("warehouse_location")
     @classmethod
@@ -242,11 +244,11 @@ class CrawlerSettings(_Section):
 
 
 class SparkSettings(_Section):
-    master: str = "local[*]"
+    master: SparkMaster = "local[*]"
     jars_dir: Path = DEFAULT_JARS_DIR
     # The Python the executors run; it must match the driver's minor version (PYTHON_VERSION_MISMATCH).
     python: Path = Path(sys.executable)
-    driver_memory: str = "2g"
+    driver_memory: JvmMemory = "2g"
     # The driver JVM's options (in local mode the executors share its JVM). A minute slot's job lives
     # ~20 s, most of it start-up: C1 alone and one GC thread halve its CPU (43 s -> 23 s a submit,
     # measured on 2 cores) and leave the cores to the slots beside it. Typing a year of klines in one
@@ -258,20 +260,6 @@ class SparkSettings(_Section):
     # Spark's 200 (sized for clusters) are 200 tasks per stage on 2 cores: typing a year of klines took
     # 123 s with 200 and 81 s with 8 (bench/history.py's typed step); Spark's own default on a cluster.
     shuffle_partitions: int | None = Field(None, ge=1, le=100_000)
-
-    @field_validator("master")
-    @classmethod
-    def _master(cls, value: str) -> str:
-        if not re.fullmatch(r"local(\[(\*|\d+)\])?|spark://[^/\s]+:\d+", value):
-            raise ValueError("expected local[*], local[N] or spark://host:port")
-        return value
-
-    @field_validator("driver_memory")
-    @classmethod
-    def _memory(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+[kmgt]", value.lower()):
-            raise ValueError("expected a JVM memory size such as 2g or 512m")
-        return value
 
     @field_validator("driver_java_options")
     @classmethod
