@@ -89,11 +89,17 @@ def launch_variables(target: AssetTarget, run_tags: dict[str, str]) -> dict[str,
     }
 
 
+def _answer(data: dict[str, Any], field: str, typename: str, refusal: str) -> dict[str, Any]:
+    """The field's object when Dagster answered with `typename`; any other member of the union (an error
+    type) is DagsterRunError: `refusal`, then Dagster's message, or the error type's name when it has none."""
+    result: dict[str, Any] = data[field]
+    if result["__typename"] != typename:
+        raise DagsterRunError(f"{refusal}: {result.get('message') or result['__typename']}")
+    return result
+
+
 def launched_run_id(data: dict[str, Any]) -> str:
-    result = data["launchRun"]
-    if result["__typename"] != "LaunchRunSuccess":
-        raise DagsterRunError(f"Dagster refused the launch: {result.get('message') or result['__typename']}")
-    run_id: str = result["run"]["runId"]
+    run_id: str = _answer(data, "launchRun", "LaunchRunSuccess", "Dagster refused the launch")["run"]["runId"]
     return run_id
 
 
@@ -116,10 +122,7 @@ query Run($runId: ID!) {
 
 
 def run_status(data: dict[str, Any], run_id: str) -> str:
-    result = data["runOrError"]
-    if result["__typename"] != "Run":
-        raise DagsterRunError(f"Dagster has no run {run_id}: {result.get('message')}")
-    status: str = result["status"]
+    status: str = _answer(data, "runOrError", "Run", f"Dagster has no run {run_id}")["status"]
     return status
 
 
@@ -194,10 +197,8 @@ def backfill_variables(target: AssetTarget, first: str, last: str, run_tags: dic
 
 
 def launched_backfill_id(data: dict[str, Any]) -> str:
-    result = data["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise DagsterRunError(f"Dagster refused the backfill: {result.get('message') or result['__typename']}")
-    backfill_id: str = result["backfillId"]
+    answer = _answer(data, "launchPartitionBackfill", "LaunchBackfillSuccess", "Dagster refused the backfill")
+    backfill_id: str = answer["backfillId"]
     return backfill_id
 
 
@@ -231,8 +232,6 @@ def backfill_progress(data: dict[str, Any]) -> str | None:
 
 
 def backfill_status(data: dict[str, Any], backfill_id: str) -> str:
-    result = data["partitionBackfillOrError"]
-    if "status" not in result:
-        raise DagsterRunError(f"Dagster has no backfill {backfill_id}: {result.get('message')}")
-    status: str = result["status"]
+    answer = _answer(data, "partitionBackfillOrError", "PartitionBackfill", f"Dagster has no backfill {backfill_id}")
+    status: str = answer["status"]
     return status
