@@ -11,6 +11,8 @@ import contextlib
 import itertools
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -396,7 +398,18 @@ def test_lake_down_stops_everything_even_a_code_server_left_behind(platform: Run
     assert orphans, "the code server outlives the webserver it was started by"
     status = platform.lake("status")
     assert status.returncode == 1 and re.search(r"^dagster-webserver\s+died", status.stdout, re.MULTILINE)
-    down = platform.lake("down")
+    # A process that only looks like a component (its command line names Dagster's daemon and redis-server,
+    # in no session `lake up` started): `down` stops by recorded PID and session, never by name.
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", "dagster._daemon", "run", "redis-server"],
+        start_new_session=True,
+    )
+    try:
+        down = platform.lake("down")
+        assert bystander.poll() is None, "lake down stopped a process it did not start"
+    finally:
+        bystander.kill()
+        bystander.wait()
     assert down.returncode == 0, down.stdout + down.stderr
     assert "dagster-webserver: had already died" in down.stdout
     left = [(p.pid, " ".join(_cmdline(p))[:120]) for p in platform.processes()]
