@@ -16,7 +16,7 @@ Terminating a run sets the same termination event the code server would; a run l
 process is interrupted by its recorded PID.
 
 Dagster has no pre-forked launcher of its own (its forkserver option is the multiprocess *executor*'s,
-for steps); production keeps dagster-docker's DockerRunLauncher (docker/dagster.yaml).
+for steps); production keeps dagster-docker's DockerRunLauncher (docker/dagster/dagster.yaml).
 """
 
 from __future__ import annotations

@@ -49,5 +49,5 @@ def require_namespace(catalog: Catalog, table_identifier: str) -> None:
     if (namespace,) not in {tuple(ns) for ns in catalog.list_namespaces()}:
         raise NamespaceMissingError(
             f"namespace {namespace!r} does not exist in catalog {catalog.name!r}; "
-            "create it with `lake bootstrap` (or add it to lake/namespaces.py)"
+            "create it with `lake bootstrap` (or add it to lake_contracts/tables.py)"
         )

@@ -48,3 +48,27 @@ def test_no_tracked_file_cites_a_document_or_an_issue_outside_the_repository() -
         for hit in citations(line)
     }
     assert not found, "write what the reader needs here instead:\n" + "\n".join(sorted(found))
+
+
+# A path into the repository, as text cites one: a top-level directory of the checkout, then a file with an
+# extension. Not one inside an image or a machine (`/opt/lake/src/jobs/x.py`): nothing before it but space or
+# punctuation.
+CITED_PATH = re.compile(
+    r"(?<![\w./-])((?:lake|lake_contracts|lake_tools|lake_assets|dagster_instance|scrapworker|jobs|airflow_bridge"
+    r"|market_sim|tests|bench|scripts|docker)/[\w./-]+\.(?:py|yaml|sh|md|toml|conf|json))\b"
+)
+
+# Not citations: an object key the tests read on purpose to find it missing.
+ABSENT_ON_PURPOSE = {"tests/none/manifest.json"}
+
+
+def test_every_path_the_tree_cites_exists() -> None:
+    """A file renamed or removed leaves no reader following a comment or the README to nothing."""
+    cited = {
+        (match.group(1), path.relative_to(ROOT).as_posix())
+        for path in tracked_text_files()
+        for match in CITED_PATH.finditer(path.read_text(errors="replace"))
+    }
+    assert len(cited) > 50  # the pattern still finds citations
+    missing = {(target, where) for target, where in cited if not (ROOT / target).exists()}
+    assert sorted(f"{where} cites {target}" for target, where in missing if target not in ABSENT_ON_PURPOSE) == []
