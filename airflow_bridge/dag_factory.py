@@ -21,7 +21,8 @@ def build_dags(pipelines: Sequence[dict[str, Any]]) -> dict[str, DAG]:
 
 
 def build_dag(spec: dict[str, Any]) -> DAG:
-    """One DAG from a generated pipeline spec: a task per asset, wired as the assets are."""
+    """One DAG from a generated pipeline spec: its tasks as the spec lists them (a slot-partitioned
+    pipeline's one `materialize` task, or an unpartitioned one's task per asset), wired as it says."""
     dag = DAG(
         dag_id=spec["dag_id"],
         description=spec["description"],

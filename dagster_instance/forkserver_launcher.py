@@ -7,11 +7,11 @@ of a minute slot's latency budget. This launcher runs the very same entry point
 multiprocessing *forkserver* that imported Dagster and the heavy libraries once (`preload`). The code
 location itself is imported by each run, so an edited asset is picked up by the next run as before.
 
-It runs inside the process that launches (the webserver for launches over GraphQL, the daemon for
-schedules, sensors and backfills). Start those as modules (`python -m dagster_webserver`, `python -m
-dagster._daemon`, as `lake up` does): multiprocessing runs a script-started parent's main script again
-in every child before the run (1.4 s a run, measured), a `-m ...__main__` module never. Its run
-workers are that process's descendants, in its session, so `lake down` stops them with it.
+It runs inside the process that launches (the webserver for launches over GraphQL, the daemon for schedules,
+sensors and backfills). Start those as modules (`python -m lake_tools.platform.dagster_web`, the webserver
+behind its login, and `python -m dagster._daemon`, as `lake up` does): multiprocessing runs a script-started
+parent's main script again in every child before the run (1.4 s a run, measured), a `-m ...__main__` module
+never. Its run workers are that process's descendants, in its session, so `lake down` stops them with it.
 Terminating a run sets the same termination event the code server would; a run launched by the other
 process is interrupted by its recorded PID.
 

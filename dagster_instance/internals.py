@@ -4,9 +4,11 @@ Dagster documents no public API for writing a run launcher or for running a run 
 the names below are what its own launchers and code server use. A Dagster release may move or change any of
 them without notice, so tests/dagster_instance/test_internals.py checks that each still exists with the
 shape used here: an upgrade that breaks one fails there, naming it, instead of failing every run.
-Everything else in the project uses `dagster`'s public API, but for two names given as strings: dagster.yaml's
-run coordinator (`dagster._core.run_coordinator`, the form Dagster's own docs give) and the daemon started
-as `python -m dagster._daemon` (dagster_instance/forkserver_launcher.py says why a module, not the script).
+Everything else in the project uses `dagster`'s public API, but for names given as strings: dagster.yaml's
+run coordinator and compute log manager (`dagster._core.run_coordinator`,
+`dagster._core.storage.local_compute_log_manager`, the forms Dagster's own docs give), the daemon started as
+`python -m dagster._daemon` (dagster_instance/forkserver_launcher.py says why a module, not the script), and
+`dagster._grpc.impl` in the forkserver's preload list (imported early, never called by name).
 """
 
 from __future__ import annotations

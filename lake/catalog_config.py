@@ -3,8 +3,9 @@
 Every engine must see the same catalog (same name, same tables), so each rendering is derived here from
 the same settings, never written by hand elsewhere: pyiceberg's properties, Spark's conf (Iceberg's
 REST catalog with S3FileIO, and the s3a:// file system the jobs read raw landings with), and the Quarkus
-properties Nessie's server starts with. tests/docker checks docker/spark/spark-defaults.conf, Nessie's
-block of docker/compose.yaml and the Trino catalog against these renderings.
+properties Nessie's server starts with. tests/docker checks docker/spark/spark-defaults.conf and Nessie's
+block of docker/compose.yaml against these renderings (Trino's hand-written catalog against the compose
+settings).
 
 Nothing here imports pyiceberg or pyspark: the Airflow side and the crawler host can render too.
 """

@@ -139,8 +139,8 @@ class CatalogSettings(_Section):
             # /api/v2 is Nessie's own API and /q/... its management port: neither speaks Iceberg REST, and
             # /iceberg/<branch> puts the branch where LAKE_CATALOG__BRANCH belongs.
             raise ValueError(
-                f"expected Nessie's Iceberg REST endpoint, http(s)://host:port{NESSIE_ICEBERG_PATH} "
-                f"(got path {path or '/'!r}; a branch goes in LAKE_CATALOG__BRANCH)"
+                f"expected Nessie's Iceberg REST endpoint, http(s)://host:port{NESSIE_ICEBERG_PATH}, not path "
+                f"{path or '/'!r} (a branch goes in LAKE_CATALOG__BRANCH)"
             )
         return value.rstrip("/")
 
@@ -367,7 +367,8 @@ class SlaSettings(_Section):
 
 class HistorySettings(_Section):
     """History before the slot partitions (lake_assets/defs/history): one partition a month, so years of
-    1-minute data are ~100 Dagster keys, and a backfill of any range is one run and one Spark submit."""
+    1-minute data are about 120 Dagster keys a decade, and a backfill of any range is one run and one step,
+    typed in the one Spark session that step holds."""
 
     # The first month offered; Binance Spot's first whole month by default. Ends where the slots start.
     start: datetime = datetime(2017, 8, 1, tzinfo=UTC)

@@ -1,14 +1,16 @@
 """Generate the bridge DAG file from the Dagster definitions (`lake bridge generate`, or
 `python -m lake_assets.airflow_dags`). `--check` fails when the file on disk is stale.
 
-One DAG per seed pipeline (asset group), with the seed's dag ids, and one for table maintenance. The
-schedule is the partition cadence with interval semantics (maintenance: daily, LAKE_MAINTENANCE__CRON).
+One DAG per seed pipeline (asset group), with the seed's dag ids; the scraper's typed table on a DAG of its
+own (scraper_typed_v1, every LAKE_PARTITIONS__TYPED_EVERY_MINUTES); one for table maintenance; and the SLA
+monitor's (landing_sla_v1). The schedule is the partition cadence with interval semantics (static and
+maintenance: daily, the latter at LAKE_MAINTENANCE__CRON).
 
 A slot-partitioned pipeline is ONE task, `materialize`, that launches ONE Dagster run per slot carrying the
-group's whole chain (raw landing -> signal -> typed table, with their checks): a slot pays one run
-start-up, not one per asset, and Dagster orders the steps. Within the run each step retries alone
+group's chain (scraper: raw landing -> signal, with their checks): a slot pays one run start-up, not one
+per asset, and Dagster orders the steps. Within the run each step retries alone
 (the signal's RetryPolicy), and a new run finds the slot's landing instead of crawling again, so a
-catalog failure never re-crawls. Unpartitioned pipelines (maintenance) keep a task per asset, wired as
+catalog failure never re-crawls. Unpartitioned pipelines (static, maintenance) keep a task per asset, wired as
 the asset graph is. The output depends only on the definitions and the settings, so it is stable and
 reviewable.
 """

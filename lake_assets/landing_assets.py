@@ -3,12 +3,12 @@
 Two grains share these factories and so the same writers, tables and checks:
 - the slot grain (lake_assets/defs/scraper): minute-keyed partitions that the UI, the checks and Airflow
   use for recent data and live slots;
-- the history grain (lake_assets/defs/history): one partition per month before the first slot, so years
-  of history are ~100 keys, not 525,600 a year, and a backfill of any range is one run: one crawl of
-  the whole range on the shared budget, signals committed in batches, one Spark submit per typed table.
+- the history grain (lake_assets/defs/history): one partition per month before the first slot, about 120
+  keys a decade instead of 525,600 a year. Its load step (defs/history/load.py) uses this module's grain,
+  waits, publishing and checks, but lands, signals and types a range of months in one step of its own.
 
-Landing and cataloguing are separate assets with separate retries: when the catalog fails, the signal
-asset is retried alone and nothing is crawled again.
+At the slot grain, landing and cataloguing are separate assets with separate retries: when the catalog
+fails, the signal asset is retried alone and nothing is crawled again.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at definition time.

@@ -1,9 +1,10 @@
 """The blocking check every Iceberg table carries: no partition may hold a NULL partition value.
 
 The Spark tables evaluate it on their run's Nessie branch, before publishing (lake_assets/wap.py); a table
-written straight to main (landing.signals, by pyiceberg) carries it as a separate asset check, attached in
-its domain's checks module. Either way it is blocking with severity ERROR: a failing result keeps the
-assets downstream of its table from running in the same run, so a NULL partition cannot flow on unnoticed.
+written straight to main (landing.signals, by pyiceberg) carries it as a separate asset check, attached with
+the signal checks (lake_assets/landing_assets.py). Either way it is blocking with severity ERROR: a failing
+result keeps the assets downstream of its table from running in the same run, so a NULL partition cannot flow
+on unnoticed.
 """
 
 # No `from __future__ import annotations`: Dagster reads the resource annotation at definition time.

@@ -1,5 +1,6 @@
 """Landings: what is crawled for each slot (and month of history), read from a validated YAML file.
 
+    version: 1
     landings:
       binance_klines:                          # its raw asset is raw_binance_klines
         endpoint: klines                       # a name in the endpoint file

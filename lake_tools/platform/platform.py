@@ -31,7 +31,8 @@ from lake_tools.stack.stack import ComponentStatus
 BIN = Path(sys.executable).parent
 WORKER = "scrapworker"
 SIMULATOR = "market-simulator"
-# What the four seed pipelines are called in Airflow; `up` waits until the DAG processor has them.
+# What the four seed pipelines are called in Airflow; `up` waits until the DAG processor has them (the
+# bridge's one DAG file defines every DAG, so the others are loaded with them).
 SEED_DAGS = frozenset(
     {"spark_static_data_v1_skeleton", "spark_static_data_v2_submit", "spark_partitioned_data_v1", "scraper_pipeline_v1"}
 )

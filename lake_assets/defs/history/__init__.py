@@ -2,7 +2,7 @@
 
 A year of 1-minute klines is 525,600 slot keys; Dagster advises at most ~100k per asset, and enumerating
 them alone took ~18 s here. History is a grain of its own instead: one partition per month (a decade is
-~120 keys), the same writers (scrapworker jobs, pyiceberg signals, the Spark transform by WAP) into the
+about 120 keys), the same writers (scrapworker jobs, pyiceberg signals, the Spark transform by WAP) into the
 same tables (landing.signals, market.klines), with the same checks. A backfill of any range of months is
 ONE run and one step (load.py): the months are crawled in order by all workers on the shared budget, and
 each month's signals are committed and its rows typed while the next months crawl, in one Spark session;
