@@ -42,9 +42,9 @@ SLOW_MODULES = [
 
 # The fixtures that start services (the shared embedded stack, a module's own, the compose stack's engine,
 # the platform): a test that needs none of them, and no Spark, is of the unit tier (`pytest -m unit`,
-# `scripts/test.sh --unit`). A test that starts a service some other way is marked `services`.
+# `scripts/test.sh --unit`).
 SERVICE_FIXTURES = {"stack", "own_stack", "engine", "platform"}
-SERVICE_MARKERS = ("spark", "platform", "compose", "services")
+SERVICE_MARKERS = ("spark", "platform", "compose")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -225,3 +225,11 @@ def secrets_found_in(secrets: dict[str, str], files: list[Path], command_lines: 
     """'<where>: <secret name>' for each secret that appears in a file or a command line."""
     texts = {str(path): path.read_text(errors="replace") for path in files} | command_lines
     return [f"{where}: {name}" for where, text in texts.items() for name, value in secrets.items() if value in text]
+
+
+def wait_for_fresh_window(window_seconds: float, needed: float) -> None:
+    """The market simulator's weight windows are aligned to the epoch: sleep into the next one unless `needed`
+    seconds remain in this one."""
+    remaining = window_seconds - time.time() % window_seconds
+    if remaining < needed:
+        time.sleep(remaining + 0.02)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT as ROOT
+
 # Built from pieces, so that this file does not match itself.
 OUTSIDE = re.compile(
     "|".join((r"\bDESIGN" + r"\.md\b", r"\bissues?\s+#?\d+\b", r"§\s*\d")),
@@ -14,16 +16,18 @@ OUTSIDE = re.compile(
 )
 
 
-def tracked_text_files() -> list[Path]:
+@functools.cache
+def tracked_texts() -> dict[Path, str]:
+    """Every tracked text file (no NUL byte near its start) and its text, read once for all the tests here."""
     names = (
         subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
     )
-    files = []
+    texts = {}
     for name in filter(None, names):
         path = ROOT / name
-        if path.is_file() and b"\0" not in path.read_bytes()[:4096]:
-            files.append(path)
-    return files
+        if path.is_file() and b"\0" not in (data := path.read_bytes())[:4096]:
+            texts[path] = data.decode(errors="replace")
+    return texts
 
 
 def citations(text: str) -> list[str]:
@@ -39,12 +43,12 @@ def test_the_pattern_finds_what_it_is_for() -> None:
 
 
 def test_no_tracked_file_cites_a_document_or_an_issue_outside_the_repository() -> None:
-    files = tracked_text_files()
-    assert len(files) > 100  # the tree was listed, not an empty directory
+    texts = tracked_texts()
+    assert len(texts) > 100  # the tree was listed, not an empty directory
     found = {
         f"{path.relative_to(ROOT)}:{number}: {hit}"
-        for path in files
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        for path, text in texts.items()
+        for number, line in enumerate(text.splitlines(), start=1)
         for hit in citations(line)
     }
     assert not found, "write what the reader needs here instead:\n" + "\n".join(sorted(found))
@@ -66,8 +70,8 @@ def test_every_path_the_tree_cites_exists() -> None:
     """A file renamed or removed leaves no reader following a comment or the README to nothing."""
     cited = {
         (match.group(1), path.relative_to(ROOT).as_posix())
-        for path in tracked_text_files()
-        for match in CITED_PATH.finditer(path.read_text(errors="replace"))
+        for path, text in tracked_texts().items()
+        for match in CITED_PATH.finditer(text)
     }
     assert len(cited) > 50  # the pattern still finds citations
     missing = {(target, where) for target, where in cited if not (ROOT / target).exists()}

@@ -13,7 +13,7 @@ import pytest
 from lake.catalog import open_catalog
 from lake.settings import LakeSettings
 from lake.spark_submit import SparkJobError, submit
-from lake.storage import s3_client
+from lake.storage import read_manifest, s3_client
 from lake_contracts.manifest import Manifest
 from lake_contracts.slots import slots_between
 from scrapworker.landing import LandingWriter
@@ -138,7 +138,8 @@ def test_klines_transform_types_the_landings_and_is_idempotent(
 def raw_rows(settings: LakeSettings, manifest_key: str) -> list[list[str | int]]:
     """The kline rows a landing's pages hold, as the exchange sent them."""
     s3 = s3_client(settings)
-    manifest = Manifest.from_json(s3.get_object(Bucket=settings.s3.raw_bucket, Key=manifest_key)["Body"].read())
+    manifest = read_manifest(s3, settings.s3.raw_bucket, manifest_key)
+    assert manifest is not None
     rows: list[list[str | int]] = []
     for page in manifest.pages:
         rows += json.loads(s3.get_object(Bucket=settings.s3.raw_bucket, Key=page.key)["Body"].read())

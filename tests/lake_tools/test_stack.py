@@ -125,9 +125,8 @@ def test_down_stops_everything_and_up_keeps_the_data(own_stack: tuple[Stack, dic
     assert len(running) == 4
     # A Redis the stack did not start, the same program as its own: `down` stops what it recorded, by PID,
     # never a process that merely looks like one of its components.
-    redis_server = shutil.which("redis-server") or "redis-server"
     bystander = subprocess.Popen(
-        [redis_server, "--port", str(free_port()), "--save", "", "--appendonly", "no"],
+        ["redis-server", "--port", str(free_port()), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -25,6 +25,7 @@ import requests
 from market_sim import MarketSimulator, SimulatorConfig
 from market_sim.intervals import KLINE_INTERVALS
 from market_sim.market import MarketData
+from tests.support import wait_for_fresh_window
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
@@ -74,13 +75,6 @@ def used_weight(response: requests.Response) -> int:
     return int(response.headers[WEIGHT])
 
 
-def wait_for_fresh_window(window_seconds: float, needed: float) -> None:
-    """Windows are aligned to the epoch: sleep into the next one unless `needed` seconds remain in this one."""
-    remaining = window_seconds - time.time() % window_seconds
-    if remaining < needed:
-        time.sleep(remaining + 0.02)
-
-
 def klines(simulator: MarketSimulator, **params: Any) -> list[list[Any]]:
     response = get(simulator, KLINES, **{"symbol": "BTCUSDT", "interval": "1h", **params})
     assert response.status_code == 200, response.text
@@ -94,11 +88,10 @@ def klines(simulator: MarketSimulator, **params: Any) -> list[list[Any]]:
 
 
 def test_ping_time_and_unknown_path(simulator: MarketSimulator) -> None:
-    # The simulator is the session's: earlier tests' weight is in the window too, so the counts are relative,
-    # and all three requests fall in one window.
+    # A fresh simulator of this test's own; all three requests fall in one weight window.
     wait_for_fresh_window(simulator.config.window_seconds, needed=2.0)
     pinged = get(simulator, PING)
-    assert pinged.json() == {}
+    assert pinged.json() == {} and used_weight(pinged) == 1
     before_ms = time.time() * 1000
     timed = get(simulator, TIME)
     assert before_ms - 1 <= timed.json()["serverTime"] <= time.time() * 1000 + 1
@@ -672,7 +665,7 @@ def test_timeout_fault_never_answers_and_stop_does_not_hang(simulator: MarketSim
     stopping.join(timeout=20)
     assert not stopping.is_alive(), "stop() hangs on the parked request"
     deadline = time.monotonic() + 10
-    while (left := set(threading.enumerate()) - threads_before - {stopping}) and time.monotonic() < deadline:
+    while (left := set(threading.enumerate()) - threads_before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not left, f"threads outlive the simulator: {sorted(thread.name for thread in left)}"
 

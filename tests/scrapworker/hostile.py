@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from scrapworker.protocol import JobSpec, MessageError, parse_message
 from scrapworker.queue import KEPT_RAW, KEPT_REASON, DeadLetter, JobQueue, fingerprint
@@ -116,30 +116,22 @@ def _letter_key(letter: DeadLetter) -> LetterKey:
     return letter.job_id, letter.raw, reason
 
 
-def _expected_letter(queue: JobQueue, message: bytes) -> LetterKey | None:
-    """The dead letter this message must leave, or None when it must run (or duplicate a job) instead."""
-    try:
-        spec = parse_message(message)
-    except MessageError as exc:
-        raw = None if exc.job_id else message.decode("utf-8", errors="backslashreplace")[:KEPT_RAW]
-        return exc.job_id, raw, exc.reason[:KEPT_REASON]
-    if queue.redis.hget(queue.key("job", spec.job_id), "fingerprint") != fingerprint(spec):
-        return spec.job_id, None, "conflict:"  # the job under its id is another one, left untouched
-    return None
-
-
 def account(queue: JobQueue, messages: list[bytes]) -> Accounting:
     """Every message must be a dead letter of its own (matched by what the letter says) or a job (its own,
     or the identical one it duplicates)."""
     expected: Counter[LetterKey] = Counter()
     ran = unfinished = 0
     for message in messages:
-        letter = _expected_letter(queue, message)
-        if letter is not None:
-            expected[letter] += 1
+        try:
+            spec = parse_message(message)
+        except MessageError as exc:  # unreadable: its letter names its job, or quotes its start
+            raw = None if exc.job_id else message.decode("utf-8", errors="backslashreplace")[:KEPT_RAW]
+            expected[(exc.job_id, raw, exc.reason[:KEPT_REASON])] += 1
             continue
-        spec = parse_message(message)
-        if queue.redis.hget(queue.key("job", spec.job_id), "state") in ("succeeded", "failed", "dead"):
+        stored, state = cast(list[str | None], queue.redis.hmget(queue.key("job", spec.job_id), "fingerprint", "state"))
+        if stored != fingerprint(spec):
+            expected[(spec.job_id, None, "conflict:")] += 1  # the job under its id is another one, left untouched
+        elif state in ("succeeded", "failed", "dead"):
             ran += 1
         else:
             unfinished += 1

@@ -24,9 +24,10 @@ import pytest
 import requests
 import yaml
 
-from lake.settings import LakeSettings, load_settings
+from lake.settings import LakeSettings
 from lake.storage import read_manifest, s3_client
 from lake_contracts.manifest import Manifest
+from lake_tools.stack import Stack
 from market_sim import MarketSimulator, SimulatorConfig
 from scrapworker.endpoints import BUILTIN_CONFIG
 from scrapworker.landing import LandingWriter, landing_prefix, manifest_key_of
@@ -34,7 +35,7 @@ from scrapworker.protocol import JobSpec, JobState, JobStatus
 from scrapworker.queue import JobQueue
 from tests.scrapworker.cuttable_proxy import CuttableProxy
 from tests.scrapworker.hostile import account, drained, hostile_message
-from tests.support import clean_environ, free_port
+from tests.support import clean_environ, free_port, generated_secrets, secrets_found_in, wait_for_fresh_window
 
 SCRAPWORKER = str(Path(sys.executable).parent / "scrapworker")
 KLINES = "/api/v3/klines"
@@ -307,11 +308,12 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_running(harness: Harness) 
     assert all(process.poll() is None for process in harness.processes)  # the worker never crashed
     logs = harness.logs()
     assert "-1121" in logs
-    # The worker's own credentials (its identity file) appear nowhere in what it logged, errors included.
-    crawler = load_settings(env_file=harness.settings.home / "identities" / "crawler.env")
-    secrets = [secret.get_secret_value() for secret in (crawler.s3.secret_access_key, crawler.queue.password) if secret]
-    assert len(secrets) == 2 and all(len(secret) >= 16 for secret in secrets)
-    assert [secret for secret in secrets if secret in logs] == []
+    # No secret of the stack appears in what the worker logged, errors included: its own credentials (its
+    # identity file) least of all.
+    generated = generated_secrets(Stack.for_settings(harness.settings))
+    own = [generated[f"crawler.env:{name}"] for name in ("LAKE_S3__SECRET_ACCESS_KEY", "LAKE_QUEUE__PASSWORD")]
+    assert all(len(secret) >= 16 for secret in own)
+    assert secrets_found_in(generated, sorted(harness.tmp_path.glob("worker-*.log")), {}) == []
 
 
 def test_s3_down_during_a_write_leaves_nothing_complete(harness: Harness) -> None:
@@ -565,12 +567,10 @@ def test_a_worker_answered_429_or_418_pauses_until_retry_after_and_lands_the_job
     30 in 4 s. The worker obeys the API's Retry-After for the whole group, and the job lands in its one attempt."""
     with harness_for(lake_settings, tmp_path, config) as harness:
         harness.start_worker()
-        left = config.window_seconds - time.time() % config.window_seconds
-        if left < 3.0:  # a fresh window, so that the job is sent within the spent one
-            time.sleep(left + 0.05)
+        wait_for_fresh_window(config.window_seconds, needed=3.0)  # so that the job is sent within the spent one
         other_client = {"symbol": "ETHUSDT", "interval": "1m", "limit": "1000"}
         for _ in range(config.weight_limit // 2 + 1):  # weight 2 each: the last one is over the limit
-            requests.get(harness.simulator.base_url + "/api/v3/klines", params=other_client, timeout=5)
+            requests.get(harness.simulator.base_url + KLINES, params=other_client, timeout=5)
         spent = time.time()
         job = harness.klines_job(minutes=9000)  # 9 pages, weight 18: fits a window of 30
         harness.queue.enqueue(job)
@@ -584,7 +584,8 @@ def test_a_worker_answered_429_or_418_pauses_until_retry_after_and_lands_the_job
         assert refused, [r.status for r in served]  # the worker was answered `answer` at least once
         # The answer's Retry-After: the window's end (429), or the ban's (418). Nothing of the worker's was
         # sent again before it: it paused, it did not hammer the API into a longer ban.
-        until = (spent // config.window_seconds + 1) * config.window_seconds if answer == 429 else spent + 3.0
+        window_end = (spent // config.window_seconds + 1) * config.window_seconds
+        until = window_end if answer == 429 else spent + config.ban_seconds
         first = min(r.at for r in refused)
         retried = [r for r in served if r.at > first]
         assert retried and all(r.at >= until - 1.0 for r in retried), [(r.status, r.at - first) for r in retried]
