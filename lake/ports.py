@@ -38,8 +38,3 @@ SEAWEEDFS_ADMIN_GRPC_OFFSET = 10000
 DAGSTER_WEBSERVER = 30
 AIRFLOW_API = 40
 SIMULATOR = 90
-
-
-def default_port(offset: int) -> int:
-    """The port at the default base: what the settings' defaults point at."""
-    return DEFAULT_PORT_BASE + offset

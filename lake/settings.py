@@ -31,7 +31,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lake import ports
-from lake.ports import default_port
 
 ENV_PREFIX = "LAKE_"
 NESTED_DELIMITER = "__"
@@ -41,6 +40,31 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JARS_DIR = REPO_ROOT / "spark-jars"
 # Nessie's Iceberg REST endpoint; a branch other than the default is `/iceberg/<branch>` (LAKE_CATALOG__BRANCH).
 NESSIE_ICEBERG_PATH = "/iceberg"
+# Nessie's version store: its database on the embedded stack's PostgreSQL.
+NESSIE_DATABASE = "nessie"
+
+
+def loopback_services(port_base: int) -> dict[str, str]:
+    """Where the embedded deployment's services answer for a stack at `port_base` (lake/ports.py), by the
+    variable that points at each. The settings' defaults are these at the default base; `lake stack up`
+    writes them for its own."""
+
+    def at(offset: int, path: str = "", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{port_base + offset}{path}"
+
+    return {
+        "LAKE_S3__ENDPOINT": at(ports.S3),
+        "LAKE_CATALOG__URI": at(ports.NESSIE, NESSIE_ICEBERG_PATH),
+        "LAKE_CATALOG__NESSIE_HEALTH_URL": at(ports.NESSIE_MANAGEMENT, "/q/health"),
+        "LAKE_NESSIE__JDBC_URL": at(ports.POSTGRES, f"/{NESSIE_DATABASE}", scheme="jdbc:postgresql"),
+        "LAKE_QUEUE__URL": at(ports.REDIS, "/0", scheme="redis"),
+        # Where `lake up` serves the two UIs (and the APIs the bridge and `lake doctor` use).
+        "LAKE_DAGSTER__URL": at(ports.DAGSTER_WEBSERVER),
+        "LAKE_AIRFLOW__URL": at(ports.AIRFLOW_API),
+    }
+
+
+_DEFAULTS = loopback_services(ports.DEFAULT_PORT_BASE)
 
 
 def _matching(pattern: str, expected: str) -> AfterValidator:
@@ -90,7 +114,7 @@ class StackSettings(_Section):
 class S3Settings(_Section):
     """S3-compatible object storage: SeaweedFS here, RustFS in production."""
 
-    endpoint: str | None = f"http://127.0.0.1:{default_port(ports.S3)}"
+    endpoint: str | None = _DEFAULTS["LAKE_S3__ENDPOINT"]
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
@@ -114,7 +138,7 @@ class CatalogSettings(_Section):
 
     # The catalog's name in Spark (`spark.sql.catalog.<name>`), pyiceberg and DuckDB (ATTACH ... AS <name>).
     name: CatalogName = "lake"
-    uri: str = f"http://127.0.0.1:{default_port(ports.NESSIE)}{NESSIE_ICEBERG_PATH}"
+    uri: str = _DEFAULTS["LAKE_CATALOG__URI"]
     # The warehouse *name* Nessie knows (its location is server config: LAKE_NESSIE__WAREHOUSE_LOCATION).
     warehouse: WarehouseName = "warehouse"
     # OAuth2 client credentials "id:secret", when Nessie has authentication on (optional).
@@ -126,7 +150,7 @@ class CatalogSettings(_Section):
     # Nessie branch to read and write; empty means the server's default branch.
     branch: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     # Nessie's management health endpoint, e.g. http://nessie:9000/q/health; checked by `lake doctor`.
-    nessie_health_url: str | None = f"http://127.0.0.1:{default_port(ports.NESSIE_MANAGEMENT)}/q/health"
+    nessie_health_url: str | None = _DEFAULTS["LAKE_CATALOG__NESSIE_HEALTH_URL"]
     # Only here to be refused with a reason: Nessie derives the REST prefix from the branch itself.
     prefix: str | None = None
 
@@ -173,7 +197,7 @@ class NessieSettings(_Section):
     """Nessie's own server configuration: read by `lake stack up` (embedded) and rendered for docker/."""
 
     # The JDBC2 version store, in its own database on the stack's PostgreSQL.
-    jdbc_url: PostgresJdbcUrl = f"jdbc:postgresql://127.0.0.1:{default_port(ports.POSTGRES)}/nessie"
+    jdbc_url: PostgresJdbcUrl = _DEFAULTS["LAKE_NESSIE__JDBC_URL"]
     jdbc_user: str = "lake"
     jdbc_password: SecretStr | None = None
     # Where the warehouse named LAKE_CATALOG__WAREHOUSE keeps its tables.
@@ -199,7 +223,7 @@ class NessieSettings(_Section):
 class QueueSettings(_Section):
     """The Redis job queue that feeds scrapworker ("scrapredis" in production)."""
 
-    url: str = f"redis://127.0.0.1:{default_port(ports.REDIS)}/0"
+    url: str = _DEFAULTS["LAKE_QUEUE__URL"]
     # The ACL user this component connects as (lake.access: crawler, producer or operator).
     username: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     password: SecretStr | None = None
@@ -302,7 +326,7 @@ class ServiceLogin(ServiceUrl):
 
 
 class DagsterSettings(ServiceLogin):
-    url: str = f"http://127.0.0.1:{default_port(ports.DAGSTER_WEBSERVER)}"
+    url: str = _DEFAULTS["LAKE_DAGSTER__URL"]
     # Run and event storage; `lake stack up` points it at the embedded PostgreSQL's `dagster` database.
     postgres_url: SecretStr | None = None
     # The webserver answers only with HTTP Basic credentials (lake_tools/platform/dagster_web.py). Airflow's
@@ -310,7 +334,7 @@ class DagsterSettings(ServiceLogin):
 
 
 class AirflowSettings(ServiceLogin):
-    url: str = f"http://127.0.0.1:{default_port(ports.AIRFLOW_API)}"
+    url: str = _DEFAULTS["LAKE_AIRFLOW__URL"]
     # The login is Airflow's own auth manager user (the REST API's `/auth/token`).
 
 

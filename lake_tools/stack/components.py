@@ -23,10 +23,10 @@ from pathlib import Path
 
 from lake import ports
 from lake.access import QUEUE_ROLES, S3_ROLES, redis_acl, s3_identities
+from lake.settings import NESSIE_DATABASE
 from lake_tools.stack.process import ManagedProcess, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
 
-NESSIE_DATABASE = "nessie"
 DAGSTER_DATABASE = "dagster"
 AIRFLOW_DATABASE = "airflow"
 DATABASES = (NESSIE_DATABASE, DAGSTER_DATABASE, AIRFLOW_DATABASE)

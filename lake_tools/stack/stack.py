@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lake import ports
 from lake.access import Role, s3_access_key_id
-from lake.settings import LakeSettings, NessieSettings
+from lake.settings import LakeSettings, NessieSettings, loopback_services
 from lake_tools.stack import components
 from lake_tools.stack.process import ManagedProcess, ProcessState, StackError
 from lake_tools.stack.secrets import StackSecrets, write_private
@@ -115,21 +115,16 @@ class Stack:
 
     def settings_env(self, spark_cluster: bool = False) -> dict[str, str]:
         """The LAKE_* variables that point every component at this stack; no credential among them."""
-        port = self.layout.port
+        services = loopback_services(self.layout.port_base)
+        services.pop("LAKE_NESSIE__JDBC_URL")  # Nessie's own server setting: only its identity file holds it
         env = {
             "LAKE_HOME": str(self.layout.home),
             "LAKE_STACK__PORT_BASE": str(self.layout.port_base),
-            "LAKE_S3__ENDPOINT": f"http://127.0.0.1:{port(ports.S3)}",
+            **services,
             "LAKE_S3__REGION": "us-east-1",
             "LAKE_S3__PATH_STYLE": "true",
             "LAKE_S3__RAW_BUCKET": self.raw_bucket,
-            "LAKE_QUEUE__URL": f"redis://127.0.0.1:{port(ports.REDIS)}/0",
-            # Where `lake up` serves the two UIs (and the APIs the bridge and `lake doctor` use).
-            "LAKE_DAGSTER__URL": f"http://127.0.0.1:{port(ports.DAGSTER_WEBSERVER)}",
-            "LAKE_AIRFLOW__URL": f"http://127.0.0.1:{port(ports.AIRFLOW_API)}",
-            "LAKE_CATALOG__URI": f"http://127.0.0.1:{port(ports.NESSIE)}/iceberg",
             "LAKE_CATALOG__WAREHOUSE": "warehouse",
-            "LAKE_CATALOG__NESSIE_HEALTH_URL": f"http://127.0.0.1:{port(ports.NESSIE_MANAGEMENT)}/q/health",
             "LAKE_NESSIE__WAREHOUSE_LOCATION": f"s3://{WAREHOUSE_BUCKET}/",
         }
         if spark_cluster:
@@ -185,7 +180,7 @@ class Stack:
         if identity == "nessie":
             return {
                 **s3(Role.NESSIE),
-                "LAKE_NESSIE__JDBC_URL": f"jdbc:postgresql://{postgres}/{components.NESSIE_DATABASE}",
+                "LAKE_NESSIE__JDBC_URL": loopback_services(self.layout.port_base)["LAKE_NESSIE__JDBC_URL"],
                 "LAKE_NESSIE__JDBC_USER": components.DB_USER,
                 "LAKE_NESSIE__JDBC_PASSWORD": secrets.postgres_password,
                 "LAKE_NESSIE__TOKEN_PUBLIC_KEY": public_key(key),
@@ -221,7 +216,7 @@ class Stack:
         secrets = self.secrets()
         client = boto3.client(
             "s3",
-            endpoint_url=f"http://127.0.0.1:{self.layout.port(ports.S3)}",
+            endpoint_url=loopback_services(self.layout.port_base)["LAKE_S3__ENDPOINT"],
             region_name="us-east-1",
             aws_access_key_id=secrets.s3_access_key_id,
             aws_secret_access_key=secrets.s3_secret_access_key,
