@@ -91,8 +91,9 @@ def transform(
     manifests: dict[str, Manifest] | None = None,
 ) -> None:
     """Type the landings of `manifest_keys` into `table` (catalog-qualified when not the session's default),
-    and report the job's check and what it wrote. `manifests`: those landings' manifests, when the caller
-    has read them already (the history step reads them for the signals); else they are read here.
+    and report the job's check and what it wrote. `manifests`: the manifests the caller has read already, by
+    key, those of `manifest_keys` among them (the history step reads a month's for its signals); else they
+    are read here.
 
     spark-submit runs it once per run (main below); the history step runs it once per month in a session it
     holds for the whole range (dagster-pyspark), so the months after the first pay no JVM start.

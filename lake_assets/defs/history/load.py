@@ -249,7 +249,7 @@ def history_load_asset(grain: Grain) -> dg.AssetsDefinition:
                 keys = [manifest_key_of(spec) for landing in landings for _, spec in month.jobs[landing.name]]
                 if keys:
                     session = spark.session()
-                    _transform(transform)(session, keys, tables[name], pieces[name], {k: manifests[k] for k in keys})
+                    _transform(transform)(session, keys, tables[name], pieces[name], manifests)
                     session.catalog.clearCache()  # the next month's pieces need the memory
 
         if failures:
